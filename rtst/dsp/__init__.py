@@ -1,0 +1,1 @@
+"""Signal processing: windows, FFT kernels, streaming and offline STFT."""

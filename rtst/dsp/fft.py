@@ -1,0 +1,145 @@
+"""Allocation-free real FFT kernels in numba.
+
+numpy's FFT allocates its result and cannot be called from compiled code, but the engine runs on the
+audio thread and the phase reconstructors need several transforms per hop inside one compiled loop.
+These kernels transform in place into preallocated buffers: an ``n``-point real transform is one
+``n/2``-point complex radix-2 transform plus a split step. ``n`` must be a power of two (>= 4).
+
+Use :class:`RfftPlan` to hold the tables and scratch buffers; pass ``plan.tables`` to the kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["RfftPlan", "rfft_kernel", "irfft_kernel"]
+
+
+@njit(cache=True, nogil=True)
+def _cfft_inplace(z, bitrev, twiddle):
+    """Forward complex radix-2 FFT of z (complex128 [m]) in place. Real-time safe: no allocation."""
+    m = z.shape[0]
+    for i in range(m):
+        j = bitrev[i]
+        if j > i:
+            tmp = z[i]
+            z[i] = z[j]
+            z[j] = tmp
+    size = 2
+    while size <= m:
+        half = size >> 1
+        stride = m // size
+        for start in range(0, m, size):
+            for k in range(half):
+                w = twiddle[k * stride]
+                a = z[start + k]
+                b = z[start + k + half] * w
+                z[start + k] = a + b
+                z[start + k + half] = a - b
+        size <<= 1
+
+
+@njit(cache=True, nogil=True)
+def rfft_kernel(x, out, bitrev, twiddle, split, work):
+    """Real FFT: ``out[k] = sum_n x[n] exp(-2j pi k n / n_fft)``.
+
+    Parameters
+    ----------
+    x : float64 [n_fft]
+    out : complex128 [n_fft // 2 + 1], written
+    bitrev, twiddle, split, work : the tables of an :class:`RfftPlan`
+
+    Real-time safe: no allocation.
+    """
+    m = work.shape[0]
+    for i in range(m):
+        work[i] = complex(x[2 * i], x[2 * i + 1])
+    _cfft_inplace(work, bitrev, twiddle)
+    z0 = work[0]
+    out[0] = z0.real + z0.imag
+    out[m] = z0.real - z0.imag
+    for k in range(1, m):
+        zk = work[k]
+        zc = work[m - k].conjugate()
+        even = 0.5 * (zk + zc)
+        odd = -0.5j * (zk - zc)
+        out[k] = even + split[k] * odd
+
+
+@njit(cache=True, nogil=True)
+def irfft_kernel(spec, out, bitrev, twiddle, split, work):
+    """Inverse real FFT: ``out[n] = (1/n_fft) sum_k X[k] exp(2j pi k n / n_fft)`` (Hermitian X).
+
+    The imaginary parts of ``spec[0]`` and ``spec[n_fft//2]`` are ignored, as for numpy.fft.irfft.
+
+    Parameters
+    ----------
+    spec : complex128 [n_fft // 2 + 1]
+    out : float64 [n_fft], written
+
+    Real-time safe: no allocation.
+    """
+    m = work.shape[0]
+    for k in range(m):
+        xk = spec[k]
+        xc = spec[m - k].conjugate()
+        if k == 0:
+            xk = complex(spec[0].real, 0.0)
+            xc = complex(spec[m].real, 0.0)
+        even = 0.5 * (xk + xc)
+        odd = 0.5 * (xk - xc) * split[k].conjugate()
+        # inverse transform via conjugation: ifft(v) = conj(fft(conj(v))) / m
+        work[k] = (even + 1j * odd).conjugate()
+    _cfft_inplace(work, bitrev, twiddle)
+    scale = 1.0 / m
+    for i in range(m):
+        v = work[i]
+        out[2 * i] = v.real * scale
+        out[2 * i + 1] = -v.imag * scale
+
+
+class RfftPlan:
+    """Tables and scratch for an ``n_fft``-point real FFT.
+
+    Parameters
+    ----------
+    n_fft : int
+        Power of two, >= 4.
+
+    Attributes
+    ----------
+    tables : tuple
+        ``(bitrev, twiddle, split, work)`` to pass to :func:`rfft_kernel` / :func:`irfft_kernel`.
+        ``work`` is scratch: one plan per thread.
+    """
+
+    def __init__(self, n_fft: int):
+        if n_fft < 4 or n_fft & (n_fft - 1):
+            raise ValueError(f"n_fft={n_fft} must be a power of two >= 4")
+        m = n_fft // 2
+        bits = m.bit_length() - 1
+        idx = np.arange(m)
+        bitrev = np.zeros(m, dtype=np.int64)
+        for b in range(bits):
+            bitrev |= ((idx >> b) & 1) << (bits - 1 - b)
+        self.n_fft = n_fft
+        self.bitrev = bitrev
+        self.twiddle = np.exp(-2j * np.pi * np.arange(max(m // 2, 1)) / m)
+        self.split = np.exp(-2j * np.pi * np.arange(m + 1) / n_fft)
+        self.work = np.zeros(m, dtype=np.complex128)
+        self.tables = (self.bitrev, self.twiddle, self.split, self.work)
+
+    def rfft(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Convenience wrapper (allocates ``out`` if not given)."""
+        if out is None:
+            out = np.empty(self.n_fft // 2 + 1, dtype=np.complex128)
+        rfft_kernel(np.ascontiguousarray(x, dtype=np.float64), out, *self.tables)
+        return out
+
+    def irfft(self, spec: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Convenience wrapper (allocates ``out`` if not given)."""
+        if out is None:
+            out = np.empty(self.n_fft, dtype=np.float64)
+        irfft_kernel(np.ascontiguousarray(spec, dtype=np.complex128), out, *self.tables)
+        return out

@@ -1,0 +1,152 @@
+"""STFT analysis and overlap-add synthesis: streaming kernels and offline transforms.
+
+Conventions (the one place they are written down)
+-------------------------------------------------
+* Frame ``m`` of a stream covers input samples ``[m*hop_length - n_fft, m*hop_length)``: it is
+  complete as soon as sample ``m*hop_length - 1`` has arrived. Samples before time 0 are zeros.
+* Phase is **frame-centred**: a frame's spectrum is ``rfft(ifftshift(w * frame))``, i.e. the phase
+  is measured from the frame's centre sample ``n_fft // 2``. For even ``n_fft`` this is the plain
+  ``rfft`` with every odd bin negated. Phase-gradient methods (PGHI) assume this.
+* Synthesis multiplies each inverse transform by the canonical dual window
+  (:func:`rtst.dsp.windows.dual_window`) and overlap-adds; unmodified frames give the input back.
+* Offline frame ``j`` (:func:`stft`) is streaming frame ``m = j + 1``; :func:`istft` returns the
+  signal with time 0 at index 0, whereas the stream emits it ``n_fft - hop_length`` samples later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from rtst.config import StftConfig
+from rtst.dsp.fft import irfft_kernel, rfft_kernel
+from rtst.dsp.windows import dual_window, get_window
+
+__all__ = ["analyse_frame", "synthesise_frame", "stft", "istft", "n_frames_for"]
+
+
+@njit(cache=True, nogil=True)
+def analyse_frame(frame, window, spec_out, mag_out, scratch, bitrev, twiddle, split, work):
+    """Windowed, frame-centred spectrum and magnitude of one frame.
+
+    Parameters
+    ----------
+    frame, window : float64 [n_fft]
+    spec_out : complex128 [n_bins], written
+    mag_out : float64 [n_bins], written
+    scratch : float64 [n_fft]
+
+    Real-time safe: no allocation.
+    """
+    n_fft = frame.shape[0]
+    for n in range(n_fft):
+        scratch[n] = frame[n] * window[n]
+    rfft_kernel(scratch, spec_out, bitrev, twiddle, split, work)
+    for k in range(1, spec_out.shape[0], 2):
+        spec_out[k] = -spec_out[k]
+    for k in range(spec_out.shape[0]):
+        mag_out[k] = abs(spec_out[k])
+
+
+@njit(cache=True, nogil=True)
+def synthesise_frame(spec, synthesis, acc, spec_scratch, scratch, max_peak,
+                     bitrev, twiddle, split, work):
+    """Inverse-transform a frame-centred spectrum and overlap-add it into ``acc``.
+
+    A frame that is not finite or whose windowed peak exceeds ``max_peak`` is not added.
+
+    Parameters
+    ----------
+    spec : complex128 [n_bins]
+    synthesis : float64 [n_fft], the dual window
+    acc : float64 [n_fft], overlap-add accumulator, updated
+    spec_scratch : complex128 [n_bins]; scratch : float64 [n_fft]
+    max_peak : float
+
+    Returns
+    -------
+    ok : bool
+        False if the frame was rejected.
+
+    Real-time safe: no allocation.
+    """
+    n_bins = spec.shape[0]
+    for k in range(n_bins):
+        v = spec[k]
+        spec_scratch[k] = -v if k & 1 else v
+    irfft_kernel(spec_scratch, scratch, bitrev, twiddle, split, work)
+    n_fft = scratch.shape[0]
+    peak = 0.0
+    for n in range(n_fft):
+        v = scratch[n] * synthesis[n]
+        scratch[n] = v
+        a = abs(v)
+        if not a <= max_peak:  # also catches NaN
+            peak = np.inf
+            break
+        if a > peak:
+            peak = a
+    if peak > max_peak:
+        return False
+    for n in range(n_fft):
+        acc[n] += scratch[n]
+    return True
+
+
+def n_frames_for(n_samples: int, stft_config: StftConfig) -> int:
+    """Number of offline frames whose overlap-add fully covers ``n_samples`` samples."""
+    return (n_samples - 1 + stft_config.n_fft) // stft_config.hop_length
+
+
+def stft(signal: np.ndarray, stft_config: StftConfig) -> np.ndarray:
+    """Offline STFT with the streaming engine's frames and phase convention.
+
+    Parameters
+    ----------
+    signal : np.ndarray, float [n_samples]
+
+    Returns
+    -------
+    spec : np.ndarray, complex128 [n_bins, n_frames]
+        Frame ``j`` covers ``signal[(j+1)*hop - n_fft : (j+1)*hop]`` (zeros outside the signal).
+    """
+    n_fft, hop = stft_config.n_fft, stft_config.hop_length
+    x = np.asarray(signal, dtype=np.float64)
+    n_frames = n_frames_for(x.shape[0], stft_config)
+    left = n_fft - hop
+    padded = np.zeros(left + n_frames * hop + hop)
+    padded[left:left + x.shape[0]] = x
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    window = get_window(stft_config.window, n_fft)
+    spec = np.fft.rfft(frames * window, axis=1)  # [n_frames, n_bins]
+    spec[:, 1::2] *= -1.0  # frame-centred phase
+    return np.ascontiguousarray(spec.T)
+
+
+def istft(spec: np.ndarray, stft_config: StftConfig, length: int) -> np.ndarray:
+    """Offline inverse of :func:`stft` (dual-window overlap-add).
+
+    Parameters
+    ----------
+    spec : np.ndarray, complex [n_bins, n_frames]
+    length : int
+        Samples to return.
+
+    Returns
+    -------
+    signal : np.ndarray, float64 [length]
+    """
+    n_fft, hop = stft_config.n_fft, stft_config.hop_length
+    spec = np.array(spec, dtype=np.complex128)
+    spec[1::2, :] *= -1.0
+    frames = np.fft.irfft(spec.T, n=n_fft, axis=1)  # [n_frames, n_fft]
+    frames *= dual_window(get_window(stft_config.window, n_fft), hop)
+    n_frames = frames.shape[0]
+    out = np.zeros(n_frames * hop + n_fft)
+    for j in range(n_frames):
+        out[j * hop:j * hop + n_fft] += frames[j]
+    left = n_fft - hop
+    result = out[left:left + length]
+    if result.shape[0] < length:
+        result = np.concatenate([result, np.zeros(length - result.shape[0])])
+    return result

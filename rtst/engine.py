@@ -1,0 +1,399 @@
+"""The streaming processor: blocks of any size in, the same number of samples out.
+
+Per hop: analysis (:mod:`rtst.dsp.stft`) -> model (:mod:`rtst.model`) -> phase (:mod:`rtst.phase`)
+-> synthesis and overlap-add. The same :class:`Processor` drives the live stream and offline renders.
+
+Latency (samples), everything the engine adds between an input sample and its output::
+
+    algorithmic     = n_fft - hop_length + (phase lookahead + model latency) * hop_length
+    block_alignment = hop_length - gcd(block_size, hop_length)     (hop_length - 1 for any block size)
+    latency_samples = algorithmic + block_alignment
+
+``block_alignment`` is what it costs to emit exactly as many samples as came in when blocks do not
+end on hop boundaries: it is 0 when the block size is a multiple of the hop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from numba import njit
+
+from rtst.config import StftConfig, require_float
+from rtst.dsp.fft import RfftPlan
+from rtst.dsp.stft import analyse_frame, synthesise_frame
+from rtst.dsp.windows import dual_window, get_window
+from rtst.errors import ParameterError
+from rtst.model.base import IdentityModel, StepModel
+from rtst.phase.base import PhaseMethod, make_phase
+
+__all__ = ["Processor", "INPUT_LIMIT", "MAX_FRAME_PEAK", "OUTPUT_LIMIT"]
+
+#: Input samples are clipped to this magnitude (and non-finite ones zeroed) before analysis.
+INPUT_LIMIT = 4.0
+#: A synthesised frame whose windowed peak exceeds this is dropped (silence) and counted.
+MAX_FRAME_PEAK = 4.0
+#: Output never exceeds full scale.
+OUTPUT_LIMIT = 1.0
+#: Mix smoothing time constant (seconds): parameter changes glide instead of stepping.
+MIX_SMOOTHING_S = 0.01
+#: Per-hop compute times kept (ring) for meters and reports.
+TIMING_CAPACITY = 1 << 16
+
+# indices into the int64 counters array
+_FILL, _OUT_W, _OUT_R, _DRY_W, _SANITISED, _BAD_FRAMES, _CLIPPED, _UNDERRUNS, _HOPS, _TIMED = range(10)
+_N_COUNTERS = 10
+
+
+@njit(cache=True, nogil=True)
+def _ingest(x, start, count, in_buf, hop, dry_ring, counters, input_limit):
+    """Copy ``count`` samples of ``x`` into the frame buffer tail and the dry delay line.
+
+    Non-finite samples become 0 and samples beyond ``input_limit`` are clipped (both counted).
+    Real-time safe.
+    """
+    base = in_buf.shape[0] - hop + counters[_FILL]
+    dmask = dry_ring.shape[0] - 1
+    dw = counters[_DRY_W]
+    bad = 0
+    for i in range(count):
+        v = np.float64(x[start + i])
+        if not np.isfinite(v):
+            v = 0.0
+            bad += 1
+        elif v > input_limit:
+            v = input_limit
+            bad += 1
+        elif v < -input_limit:
+            v = -input_limit
+            bad += 1
+        in_buf[base + i] = v
+        dry_ring[(dw + i) & dmask] = v
+    counters[_DRY_W] = dw + count
+    counters[_FILL] += count
+    counters[_SANITISED] += bad
+
+
+@njit(cache=True, nogil=True)
+def _finish_hop(acc, in_buf, hop, out_ring, counters):
+    """Move the completed hop of the accumulator to the output FIFO and shift both buffers.
+
+    Real-time safe.
+    """
+    n_fft = acc.shape[0]
+    mask = out_ring.shape[0] - 1
+    w = counters[_OUT_W]
+    for i in range(hop):
+        out_ring[(w + i) & mask] = acc[i]
+    counters[_OUT_W] = w + hop
+    for i in range(n_fft - hop):
+        acc[i] = acc[i + hop]
+        in_buf[i] = in_buf[i + hop]
+    for i in range(n_fft - hop, n_fft):
+        acc[i] = 0.0
+    counters[_FILL] = 0
+    counters[_HOPS] += 1
+
+
+@njit(cache=True, nogil=True)
+def _sanitise_magnitude(mag, limit):
+    """Replace a frame with any non-finite or negative-infinite value by zeros; clamp to ``limit``.
+
+    Returns True if the frame was replaced. Real-time safe.
+    """
+    for k in range(mag.shape[0]):
+        v = mag[k]
+        if not np.isfinite(v):
+            for j in range(mag.shape[0]):
+                mag[j] = 0.0
+            return True
+        if v < 0.0:
+            mag[k] = -v
+        if mag[k] > limit:
+            mag[k] = limit
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, output_limit):
+    """Pop ``count`` wet samples, mix with the input delayed by ``latency``, clip, write ``out``.
+
+    ``mix_state`` = [target, current, smoothing coefficient]. A FIFO shortfall (a block larger than
+    the engine was prepared for) gives zeros and is counted; the read position still advances so
+    the latency never drifts. Real-time safe.
+    """
+    mask = out_ring.shape[0] - 1
+    dmask = dry_ring.shape[0] - 1
+    r = counters[_OUT_R]
+    w = counters[_OUT_W]
+    dry_idx = counters[_DRY_W] - count - latency  # input index that aligns with out[start]
+    target = mix_state[0]
+    current = mix_state[1]
+    coef = mix_state[2]
+    clipped = 0
+    short = 0
+    for i in range(count):
+        if r < w:
+            wet = out_ring[r & mask]
+        else:
+            wet = 0.0
+            short += 1
+        r += 1
+        d = dry_idx + i
+        dry = dry_ring[d & dmask] if d >= 0 else 0.0
+        current += (target - current) * coef
+        if abs(target - current) < 1e-9:
+            current = target
+        if current == target:
+            y = wet if target == 1.0 else target * wet + (1.0 - target) * dry
+        else:
+            y = current * wet + (1.0 - current) * dry
+        if y > output_limit:
+            y = output_limit
+            clipped += 1
+        elif y < -output_limit:
+            y = -output_limit
+            clipped += 1
+        elif not np.isfinite(y):
+            y = 0.0
+            clipped += 1
+        out[start + i] = y
+    counters[_OUT_R] = r
+    counters[_CLIPPED] += clipped
+    counters[_UNDERRUNS] += short
+    mix_state[1] = current
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, int(n - 1).bit_length())
+
+
+class Processor:
+    """Streaming STFT effect: analysis -> model -> phase -> synthesis, hop by hop.
+
+    Parameters
+    ----------
+    stft_config : StftConfig
+        Sample rate and STFT sizes.
+    model : StepModel, optional
+        Magnitude model; identity if omitted. Checked against ``stft_config`` (ModelError).
+    phase : str or PhaseMethod
+        Phase method name (see :data:`rtst.phase.METHODS`) or an instance.
+    lookahead : int, optional
+        Phase lookahead in hops (method default if omitted).
+    mix : float
+        Dry/wet mix, 0 (dry, delayed to match) .. 1 (wet).
+    block_size : int, optional
+        The fixed block size the caller will use. With it, latency is lowest (no block-alignment
+        delay when it is a multiple of the hop). Without it, any block size works, at
+        ``hop_length - 1`` samples of extra latency.
+
+    Notes
+    -----
+    All buffers are allocated and every compiled kernel is warmed in the constructor;
+    :meth:`process` allocates nothing and never raises on bad audio: non-finite or exploding
+    frames are replaced by silence and counted (:attr:`stats`), and the output is clipped to full
+    scale.
+    """
+
+    def __init__(self, stft_config: StftConfig, *, model: StepModel | None = None,
+                 phase: str | PhaseMethod = "input", lookahead: int | None = None,
+                 mix: float = 1.0, block_size: int | None = None, phase_options: dict | None = None):
+        if not isinstance(stft_config, StftConfig):
+            raise ParameterError(f"stft_config={stft_config!r} must be a StftConfig")
+        self.stft = stft_config
+        self.model = model if model is not None else IdentityModel()
+        self.model.check(stft_config)
+        if isinstance(phase, PhaseMethod):
+            if lookahead is not None and lookahead != phase.lookahead:
+                raise ParameterError(f"lookahead={lookahead} conflicts with the phase method's {phase.lookahead}")
+            self.phase = phase
+        else:
+            self.phase = make_phase(phase, stft_config, lookahead, **(phase_options or {}))
+        if block_size is not None:
+            if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or not (
+                1 <= block_size <= 1 << 20
+            ):
+                raise ParameterError(f"block_size={block_size!r} must be an integer from 1 to {1 << 20}, or None")
+            block_size = int(block_size)
+        self.block_size = block_size
+
+        n_fft, hop, n_bins = stft_config.n_fft, stft_config.hop_length, stft_config.n_bins
+        self._hop = hop
+        self.lookahead_frames = self.phase.lookahead + self.model.latency_frames
+        self.algorithmic_latency = n_fft - hop + self.lookahead_frames * hop
+        if block_size is None:
+            self.block_alignment = hop - 1
+            self._chunk = hop
+        else:
+            self.block_alignment = hop - math.gcd(block_size, hop)
+            self._chunk = block_size
+        #: Samples between an input sample and its output, everything the engine adds.
+        self.latency_samples = self.algorithmic_latency + self.block_alignment
+
+        self._window = get_window(stft_config.window, n_fft)
+        self._synthesis = dual_window(self._window, hop)
+        self._plan = RfftPlan(n_fft)
+        self._in_buf = np.zeros(n_fft)                          # [n_fft] newest frame of input
+        self._acc = np.zeros(n_fft)                             # [n_fft] overlap-add accumulator
+        self._scratch = np.zeros(n_fft)                         # [n_fft]
+        self._spec_in = np.zeros(n_bins, dtype=np.complex128)   # [n_bins] input spectrum
+        self._spec_out = np.zeros(n_bins, dtype=np.complex128)  # [n_bins] spectrum to synthesise
+        self._spec_scratch = np.zeros(n_bins, dtype=np.complex128)
+        self.mag_in = np.zeros(n_bins)                          # [n_bins] newest input magnitude
+        self.mag_out = np.zeros(n_bins)                         # [n_bins] newest model magnitude
+        # A full-scale sinusoid peaks at sum(window)/2 in its bin; anything far beyond is garbage.
+        self._mag_limit = float(self._window.sum()) * INPUT_LIMIT * 4.0
+        self._out_ring = np.zeros(_next_pow2(2 * (self.block_alignment + self._chunk + 2 * hop)))
+        self._dry_ring = np.zeros(_next_pow2(self.latency_samples + self._chunk + hop + 2))
+        self._counters = np.zeros(_N_COUNTERS, dtype=np.int64)
+        mix = require_float("mix", mix, 0.0, 1.0)
+        coef = 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate))
+        self._mix_state = np.array([mix, mix, coef])
+        #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
+        self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
+        self._fill = 0
+        self._bad_hop = False
+
+        self.model.prepare(n_bins)
+        self.phase.prepare()
+        self._warm_up()
+
+    # ---------------------------------------------------------------- control (any thread)
+    @property
+    def mix(self) -> float:
+        return float(self._mix_state[0])
+
+    def set_mix(self, mix: float) -> None:
+        """Set the dry/wet target; the audio thread glides to it (10 ms). Lock-free."""
+        self._mix_state[0] = require_float("mix", mix, 0.0, 1.0)
+
+    # ---------------------------------------------------------------- audio thread
+    def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Process one block of mono audio.
+
+        Parameters
+        ----------
+        block : np.ndarray, float32 or float64 [n]
+            Any ``n >= 0``.
+        out : np.ndarray, float32 or float64 [n], optional
+            Where to write the output (may not alias ``block``); allocated if omitted.
+
+        Returns
+        -------
+        out : np.ndarray [n]
+            Output, ``latency_samples`` behind the input, finite and within full scale.
+
+        Real-time safe when ``out`` is given: no allocation, lock, log or I/O.
+        """
+        n = block.shape[0]
+        if out is None:
+            out = np.zeros(n, dtype=np.float32)
+        pos = 0
+        chunk = self._chunk
+        hop = self._hop
+        while pos < n:
+            piece = n - pos
+            if piece > chunk:
+                piece = chunk
+            end = pos + piece
+            p = pos
+            while p < end:
+                take = end - p
+                room = hop - self._fill
+                if take > room:
+                    take = room
+                _ingest(block, p, take, self._in_buf, hop, self._dry_ring, self._counters, INPUT_LIMIT)
+                self._fill += take
+                p += take
+                if self._fill == hop:
+                    self._run_hop()
+                    self._fill = 0
+            _emit(out, pos, piece, self._out_ring, self._dry_ring, self.latency_samples,
+                  self._counters, self._mix_state, OUTPUT_LIMIT)
+            pos = end
+        return out
+
+    def _run_hop(self) -> None:
+        """Analysis -> model -> phase -> synthesis for the frame just completed. Real-time safe."""
+        t0 = time.perf_counter_ns()
+        tables = self._plan.tables
+        analyse_frame(self._in_buf, self._window, self._spec_in, self.mag_in, self._scratch, *tables)
+        self.model.process(self.mag_in, self.mag_out)
+        bad = _sanitise_magnitude(self.mag_out, self._mag_limit)
+        self.phase.process(self.mag_out, self._spec_in, self._spec_out)
+        ok = synthesise_frame(self._spec_out, self._synthesis, self._acc, self._spec_scratch,
+                              self._scratch, MAX_FRAME_PEAK, *tables)
+        if bad or not ok:
+            self._counters[_BAD_FRAMES] += 1
+        _finish_hop(self._acc, self._in_buf, self._hop, self._out_ring, self._counters)
+        i = self._counters[_TIMED]
+        self._hop_ns[i & (TIMING_CAPACITY - 1)] = time.perf_counter_ns() - t0
+        self._counters[_TIMED] = i + 1
+
+    # ---------------------------------------------------------------- lifecycle
+    def reset(self) -> None:
+        """Return to the state of a freshly constructed processor (buffers, model, phase, counters)."""
+        for buf in (self._in_buf, self._acc, self._scratch, self._spec_in, self._spec_out,
+                    self._spec_scratch, self.mag_in, self.mag_out, self._out_ring, self._dry_ring,
+                    self._counters, self._hop_ns):
+            buf[:] = 0
+        self._mix_state[1] = self._mix_state[0]
+        self._fill = 0
+        self.model.reset()
+        self.phase.reset()
+        self._prime()
+
+    def _prime(self) -> None:
+        # The output FIFO starts with `block_alignment` samples of silence.
+        self._counters[_OUT_W] = self.block_alignment
+
+    def _warm_up(self) -> None:
+        """Run every code path once (compiles numba kernels), then reset."""
+        rng = np.random.default_rng(0)
+        noise = rng.standard_normal(3 * self.stft.n_fft + 7).astype(np.float32) * 0.1
+        out = np.zeros_like(noise)
+        self.process(noise, out)
+        self.process(noise.astype(np.float64), out.astype(np.float64))
+        self.reset()
+
+    # ---------------------------------------------------------------- reporting
+    @property
+    def stats(self) -> dict:
+        """Counters since the last reset: hops, bad_frames, sanitised_input, clipped_output, underruns."""
+        c = self._counters
+        return {
+            "hops": int(c[_HOPS]),
+            "bad_frames": int(c[_BAD_FRAMES]),
+            "sanitised_input": int(c[_SANITISED]),
+            "clipped_output": int(c[_CLIPPED]),
+            "underruns": int(c[_UNDERRUNS]),
+        }
+
+    def hop_times_ns(self) -> np.ndarray:
+        """Compute time of each hop since reset (the last TIMING_CAPACITY), int64 [n_hops]."""
+        n = int(self._counters[_TIMED])
+        if n <= TIMING_CAPACITY:
+            return self._hop_ns[:n].copy()
+        start = n & (TIMING_CAPACITY - 1)
+        return np.concatenate([self._hop_ns[start:], self._hop_ns[:start]])
+
+    @property
+    def budget_us(self) -> float:
+        return self.stft.budget_us
+
+    def describe(self) -> dict:
+        """Settings and latency in the report's vocabulary (DESIGN §4)."""
+        return {
+            "sample_rate": self.stft.sample_rate,
+            "n_fft": self.stft.n_fft,
+            "hop_length": self.stft.hop_length,
+            "window": self.stft.window,
+            "phase": self.phase.name,
+            "lookahead": self.phase.lookahead,
+            "model": self.model.name,
+            "mix": self.mix,
+            "block_size": self.block_size,
+        }

@@ -1,0 +1,94 @@
+"""Step-model interface and the built-in identity model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from rtst.config import StftConfig
+from rtst.errors import ModelError
+
+__all__ = ["StepModel", "IdentityModel", "load_model", "MODELS_DIR"]
+
+#: Folder of shipped models (``models/`` at the repository root).
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+class StepModel:
+    """A streaming magnitude model, stepped once per hop.
+
+    Subclasses implement :meth:`process` without allocating; state lives in preallocated arrays.
+
+    Attributes
+    ----------
+    name : str
+        What reports call the model.
+    stft : StftConfig or None
+        The STFT the model was trained for; ``None`` accepts any (identity).
+    latency_frames : int
+        Hops of delay the model adds (0 for causal frame-to-frame models).
+    """
+
+    name = "model"
+    stft: StftConfig | None = None
+    latency_frames = 0
+
+    def check(self, stft_config: StftConfig) -> None:
+        """Raise ModelError if the model cannot run with the engine's STFT settings."""
+        if self.stft is None:
+            return
+        for field in ("sample_rate", "n_fft", "hop_length", "window"):
+            mine, theirs = getattr(self.stft, field), getattr(stft_config, field)
+            if mine != theirs:
+                raise ModelError(
+                    f"model {self.name!r} was trained with {field}={mine} but the engine uses "
+                    f"{field}={theirs}"
+                )
+
+    def prepare(self, n_bins: int) -> None:
+        """Allocate and warm up for frames of ``n_bins`` bins. Called once, off the audio thread."""
+
+    def process(self, mag_in: np.ndarray, mag_out: np.ndarray) -> None:
+        """One hop: ``mag_in`` float64 [n_bins] -> ``mag_out`` float64 [n_bins].
+
+        Real-time safe: implementations must not allocate, lock or do I/O.
+        """
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Zero the model's state, as if freshly loaded."""
+
+
+class IdentityModel(StepModel):
+    """Passes the magnitude through: measures phase reconstruction and latency alone."""
+
+    name = "identity"
+
+    def process(self, mag_in: np.ndarray, mag_out: np.ndarray) -> None:
+        """Real-time safe: one in-place copy."""
+        np.copyto(mag_out, mag_in)
+
+
+def load_model(name_or_path: str | os.PathLike | None) -> StepModel:
+    """Resolve a model by name (``'identity'`` or a file in ``models/``) or by path.
+
+    Raises
+    ------
+    ModelError
+        If the model does not exist or cannot be loaded.
+    """
+    if name_or_path is None or str(name_or_path) == "identity":
+        return IdentityModel()
+    text = str(name_or_path)
+    candidates = [Path(text)]
+    if os.sep not in text and not text.endswith(".onnx"):
+        candidates.append(MODELS_DIR / f"{text}.onnx")
+    for path in candidates:
+        if path.is_file():
+            from rtst.model.onnx import OnnxStepModel  # onnxruntime only when a file is used
+
+            return OnnxStepModel(path)
+    available = ["identity"] + sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
+    raise ModelError(f"model {text!r} not found (available: {', '.join(available)})")
