@@ -48,13 +48,22 @@ _N_COUNTERS = 10
 
 
 @njit(cache=True, nogil=True)
-def _ingest(x, start, count, in_buf, hop, dry_ring, counters, input_limit):
-    """Copy ``count`` samples of ``x`` into the frame buffer tail and the dry delay line.
+def _ingest(x, start, end, in_buf, hop, dry_ring, counters, input_limit):
+    """Copy samples ``x[start:end]`` into the frame buffer tail and the dry delay line, stopping
+    when the current hop is complete.
 
     Non-finite samples become 0 and samples beyond ``input_limit`` are clipped (both counted).
+
+    Returns
+    -------
+    stop : int
+        Index of the first sample not consumed (``counters[_FILL] == hop`` if it stopped early).
+
     Real-time safe.
     """
-    base = in_buf.shape[0] - hop + counters[_FILL]
+    fill = counters[_FILL]
+    count = min(end - start, hop - fill)
+    base = in_buf.shape[0] - hop + fill
     dmask = dry_ring.shape[0] - 1
     dw = counters[_DRY_W]
     bad = 0
@@ -72,8 +81,9 @@ def _ingest(x, start, count, in_buf, hop, dry_ring, counters, input_limit):
         in_buf[base + i] = v
         dry_ring[(dw + i) & dmask] = v
     counters[_DRY_W] = dw + count
-    counters[_FILL] += count
+    counters[_FILL] = fill + count
     counters[_SANITISED] += bad
+    return start + count
 
 
 @njit(cache=True, nogil=True)
@@ -166,6 +176,14 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, o
     mix_state[1] = current
 
 
+@njit(cache=True, nogil=True)
+def _record_time(ring, counters, elapsed_ns):
+    """Store one hop's compute time in the timing ring. Real-time safe."""
+    i = counters[_TIMED]
+    ring[i & (ring.shape[0] - 1)] = elapsed_ns
+    counters[_TIMED] = i + 1
+
+
 def _next_pow2(n: int) -> int:
     return 1 << max(0, int(n - 1).bit_length())
 
@@ -254,8 +272,6 @@ class Processor:
         self._mix_state = np.array([mix, mix, coef])
         #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
-        self._fill = 0
-        self._bad_hop = False
 
         self.model.prepare(n_bins)
         self.phase.prepare()
@@ -301,16 +317,9 @@ class Processor:
             end = pos + piece
             p = pos
             while p < end:
-                take = end - p
-                room = hop - self._fill
-                if take > room:
-                    take = room
-                _ingest(block, p, take, self._in_buf, hop, self._dry_ring, self._counters, INPUT_LIMIT)
-                self._fill += take
-                p += take
-                if self._fill == hop:
+                p = _ingest(block, p, end, self._in_buf, hop, self._dry_ring, self._counters, INPUT_LIMIT)
+                if self._counters[_FILL] == hop:
                     self._run_hop()
-                    self._fill = 0
             _emit(out, pos, piece, self._out_ring, self._dry_ring, self.latency_samples,
                   self._counters, self._mix_state, OUTPUT_LIMIT)
             pos = end
@@ -329,9 +338,7 @@ class Processor:
         if bad or not ok:
             self._counters[_BAD_FRAMES] += 1
         _finish_hop(self._acc, self._in_buf, self._hop, self._out_ring, self._counters)
-        i = self._counters[_TIMED]
-        self._hop_ns[i & (TIMING_CAPACITY - 1)] = time.perf_counter_ns() - t0
-        self._counters[_TIMED] = i + 1
+        _record_time(self._hop_ns, self._counters, time.perf_counter_ns() - t0)
 
     # ---------------------------------------------------------------- lifecycle
     def reset(self) -> None:
@@ -341,7 +348,6 @@ class Processor:
                     self._counters, self._hop_ns):
             buf[:] = 0
         self._mix_state[1] = self._mix_state[0]
-        self._fill = 0
         self.model.reset()
         self.phase.reset()
         self._prime()

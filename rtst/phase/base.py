@@ -70,9 +70,14 @@ class PhaseMethod:
 
 
 @njit(cache=True, nogil=True)
-def _apply_input_phase(mag, spec_in, history, slot):
-    """history[slot] = mag * exp(i angle(spec_in)). Real-time safe."""
-    row = history[slot]
+def _input_phase_step(mag, spec_in, history, count, spec_out):
+    """Store ``mag * exp(i angle(spec_in))`` in the history ring; emit the frame ``lookahead`` back.
+
+    ``history`` is complex128 [lookahead + 1, n_bins]; ``count`` int64 [1] frames seen so far.
+    Real-time safe.
+    """
+    slots = history.shape[0]
+    row = history[count[0] % slots]
     for k in range(mag.shape[0]):
         z = spec_in[k]
         a = abs(z)
@@ -80,6 +85,11 @@ def _apply_input_phase(mag, spec_in, history, slot):
             row[k] = z * (mag[k] / a)
         else:
             row[k] = mag[k]
+    count[0] += 1
+    # after the write, the oldest slot holds the frame `lookahead` hops back
+    oldest = history[count[0] % slots]
+    for k in range(mag.shape[0]):
+        spec_out[k] = oldest[k]
 
 
 class InputPhase(PhaseMethod):
@@ -94,20 +104,15 @@ class InputPhase(PhaseMethod):
     def __init__(self, stft_config: StftConfig, lookahead: int | None = None):
         super().__init__(stft_config, lookahead)
         self._history = np.zeros((self.lookahead + 1, self.n_bins), dtype=np.complex128)
-        self._count = 0
+        self._count = np.zeros(1, dtype=np.int64)
 
     def process(self, mag, spec_in, spec_out):
-        """Real-time safe: writes into preallocated history, no allocation."""
-        slots = self.lookahead + 1
-        slot = self._count % slots
-        _apply_input_phase(mag, spec_in, self._history, slot)
-        self._count += 1
-        # after the write, the oldest slot holds the frame `lookahead` hops back
-        spec_out[:] = self._history[self._count % slots]
+        """Real-time safe: one compiled call, no allocation."""
+        _input_phase_step(mag, spec_in, self._history, self._count, spec_out)
 
     def reset(self):
         self._history[:] = 0.0
-        self._count = 0
+        self._count[:] = 0
 
 
 #: Method name -> class. Later methods register here.

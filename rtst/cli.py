@@ -1,0 +1,240 @@
+"""Command line: ``rtst devices | live | render | demo`` (DESIGN §4).
+
+Errors are one line on stderr: exit status 2 for bad arguments or input (parameters, files,
+models), 1 for runtime failures (devices, streams).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rtst import __version__
+from rtst.errors import DeviceError, RtstError
+
+__all__ = ["main", "build_parser"]
+
+PHASE_CHOICES = ("input",)
+DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are a single line (and exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="identity", help="model name in models/, a .onnx path, or 'identity' (default)")
+    p.add_argument("--phase", default="input", choices=PHASE_CHOICES, help="phase method (default: input)")
+    p.add_argument("--lookahead", type=int, default=None, help="phase lookahead in hops (method default if omitted)")
+    p.add_argument("--mix", type=float, default=1.0, help="dry/wet mix, 0 = dry .. 1 = wet (default 1)")
+    p.add_argument("--sample-rate", type=int, default=None, help="engine sample rate in Hz (default: the model's, else 48000)")
+    p.add_argument("--n-fft", type=int, default=None, help="frame length in samples (default: the model's, else 1024)")
+    p.add_argument("--hop-length", type=int, default=None, help="hop in samples (default: the model's, else 256)")
+    p.add_argument("--report", default=None, metavar="PATH.json", help="write the run's report JSON here")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rtst", description="Real-time neural audio style transfer.")
+    parser.add_argument("--version", action="version", version=f"rtst {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("devices", help="list audio devices")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("live", help="run the effect on the sound card")
+    p.add_argument("--input", default=None, metavar="DEV", help="input device index or name (default device if omitted)")
+    p.add_argument("--output", default=None, metavar="DEV", help="output device index or name (default device if omitted)")
+    p.add_argument("--block-size", type=int, default=None, help="frames per audio callback (default: the hop; 0 = host's choice)")
+    p.add_argument("--latency", default="low", help="host latency: low, high or seconds (default low)")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    _add_engine_args(p)
+
+    p = sub.add_parser("render", help="process an audio file offline through the streaming engine")
+    p.add_argument("input", help="input audio file (anything libsndfile reads; any rate, any channels)")
+    p.add_argument("output", help="output audio file (.wav or .flac); same length and rate as the input")
+    p.add_argument("--block-size", type=int, default=None, help="block size fed to the engine (default: the hop)")
+    _add_engine_args(p)
+
+    p = sub.add_parser("demo", help="render the bundled demo clip through the streaming engine")
+    p.add_argument("--output", default="rtst-demo-out.wav", help="where to write the result (default rtst-demo-out.wav)")
+    _add_engine_args(p)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _make_processor(args, block_size):
+    from rtst.config import StftConfig
+    from rtst.engine import Processor
+    from rtst.model import load_model
+
+    model = load_model(args.model)
+    base = model.stft or StftConfig()
+    stft_config = StftConfig(
+        sample_rate=args.sample_rate if args.sample_rate is not None else base.sample_rate,
+        n_fft=args.n_fft if args.n_fft is not None else base.n_fft,
+        hop_length=args.hop_length if args.hop_length is not None else base.hop_length,
+        window=base.window,
+    )
+    if block_size is None:
+        block_size = stft_config.hop_length
+    return Processor(stft_config, model=model, phase=args.phase, lookahead=args.lookahead,
+                     mix=args.mix, block_size=block_size or None), model
+
+
+def _render_file(args, input_path, output_path) -> dict:
+    from rtst.engine import Processor
+    from rtst.io.files import read_audio, resample, write_audio
+    from rtst.model import load_model
+    from rtst.report import build_report, write_report
+
+    audio, file_rate, info = read_audio(input_path)
+    processor, _ = _make_processor(args, args.block_size if hasattr(args, "block_size") else None)
+    engine_rate = processor.stft.sample_rate
+    x = resample(audio, file_rate, engine_rate)  # [n, channels]
+    n, channels = x.shape
+    latency = processor.latency_samples
+    block = processor.block_size or processor.stft.hop_length
+    y = np.zeros((n, channels), dtype=np.float32)
+    t0 = time.perf_counter()
+    processors = [processor]
+    for ch in range(channels):
+        proc = processor
+        if ch > 0:
+            proc = Processor(processor.stft, model=load_model(args.model), phase=args.phase,
+                             lookahead=args.lookahead, mix=args.mix, block_size=processor.block_size)
+            processors.append(proc)
+        # feed `latency` extra zeros so the tail comes out, then drop the first `latency` samples
+        src = np.zeros(n + latency + block, dtype=np.float32)
+        src[:n] = x[:, ch]
+        dst = np.zeros_like(src)
+        for start in range(0, src.shape[0], block):
+            proc.process(src[start:start + block], dst[start:start + block])
+        y[:, ch] = dst[latency:latency + n]
+    wall_s = time.perf_counter() - t0
+    out = resample(y, engine_rate, file_rate)
+    if out.shape[0] != audio.shape[0]:  # resampling round trip may differ by a sample
+        fixed = np.zeros_like(audio)
+        m = min(out.shape[0], audio.shape[0])
+        fixed[:m] = out[:m]
+        out = fixed
+    write_audio(output_path, out, file_rate, subtype=info["subtype"], protect=(input_path,))
+    duration_s = n / engine_rate
+    extra = {
+        "input": {"path": str(input_path), "sample_rate": file_rate, "channels": info["channels"],
+                  "resampled": file_rate != engine_rate, "duration_s": round(duration_s, 3)},
+        "output": str(output_path),
+        "wall_s": round(wall_s, 3),
+        "rtf": round(wall_s / (duration_s * channels), 5),
+    }
+    for proc in processors[1:]:  # merge safety counters of the other channels
+        for key, value in proc.stats.items():
+            extra.setdefault("safety_other_channels", {}).setdefault(key, 0)
+            extra["safety_other_channels"][key] += value
+    report = build_report(processor, extra=extra)
+    if args.report:
+        write_report(args.report, report)
+    return report
+
+
+# ------------------------------------------------------------------------------------------ commands
+def cmd_devices(args) -> int:
+    from rtst.io.devices import format_devices, list_devices
+
+    devices = list_devices()
+    print(json.dumps(devices, indent=2) if args.json else format_devices(devices))
+    return 0
+
+
+def cmd_render(args) -> int:
+    report = _render_file(args, Path(args.input), Path(args.output))
+    lat = report["latency_samples"]
+    print(
+        f"rendered {args.input} -> {args.output}: {report['frames']} hops, latency {lat['total']} samples "
+        f"compensated, hop compute p50 {report['hop_compute_us']['p50']:.1f} us / p99 "
+        f"{report['hop_compute_us']['p99']:.1f} us of {report['budget_us']:.0f} us budget, RTF {report['rtf']:.4f}"
+    )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    args.input = str(DEMO_CLIP)
+    args.block_size = None
+    print(f"no live audio requested: rendering the bundled demo clip {DEMO_CLIP.name} hop by hop")
+    return cmd_render(args)
+
+
+def cmd_live(args) -> int:
+    from rtst.config import StreamConfig
+    from rtst.io.stream import LiveEffect
+    from rtst.report import build_report, write_report
+
+    latency = args.latency
+    if latency not in ("low", "high"):
+        try:
+            latency = float(latency)
+        except ValueError:
+            from rtst.errors import ParameterError
+
+            raise ParameterError(f"--latency={args.latency!r} must be low, high or seconds") from None
+    processor, _ = _make_processor(args, args.block_size)
+    stream_config = StreamConfig(
+        input_device=args.input, output_device=args.output,
+        block_size=processor.block_size or 0, latency=latency,
+    )
+    effect = LiveEffect(processor, stream_config)
+    effect.start()
+    io_latency = effect.io_latency_samples
+    sr = processor.stft.sample_rate
+    print(
+        f"live: {processor.model.name} / {processor.phase.name}, latency {processor.latency_samples} + {io_latency} "
+        f"(I/O) = {processor.latency_samples + io_latency} samples "
+        f"({(processor.latency_samples + io_latency) / sr * 1e3:.1f} ms); Ctrl-C stops",
+        file=sys.stderr, flush=True,
+    )
+    try:
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic())))
+            if not effect.active:
+                raise DeviceError("the audio stream stopped unexpectedly")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        effect.stop()
+    live_stats = effect.stats
+    report = build_report(processor, io_latency=io_latency, xruns=live_stats["xruns"],
+                          extra={"stream": {**live_stats, "block_size": stream_config.block_size,
+                                            "input_device": effect.input_device,
+                                            "output_device": effect.output_device}})
+    if args.report:
+        write_report(args.report, report)
+    print(f"live: {live_stats['callbacks']} callbacks, {live_stats['xruns']} xruns, "
+          f"{live_stats['deadline_misses']} deadline misses", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except DeviceError as exc:
+        print(f"rtst {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except RtstError as exc:
+        print(f"rtst {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Audio in and out: sound-card streams (sounddevice/PortAudio) and audio files."""

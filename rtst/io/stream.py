@@ -1,0 +1,184 @@
+"""The live effect: a PortAudio duplex stream whose callback drives a :class:`~rtst.engine.Processor`.
+
+Callback contract (PortAudio's audio thread): copy the first input channel into a preallocated
+buffer, run :meth:`Processor.process` into a preallocated output buffer, write ``outdata[:]`` on
+every call, bump counters in a preallocated int64 array. Nothing there allocates buffers, locks,
+logs, prints or does I/O; every compiled kernel was warmed when the Processor was built. An
+exception inside the callback is caught, the block is silenced and counted as a failure.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from rtst.config import StreamConfig
+from rtst.engine import Processor
+from rtst.errors import DeviceError
+from rtst.io.devices import import_sounddevice, resolve_device
+
+__all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY"]
+
+#: Callback compute times kept (ring), per callback.
+CALLBACK_TIMES_CAPACITY = 1 << 16
+
+_CALLBACKS, _XRUNS, _DEADLINE_MISSES, _FAILURES, _IN_OVERFLOW, _IN_UNDERFLOW, _OUT_UNDERFLOW, _OUT_OVERFLOW = range(8)
+
+
+class LiveEffect:
+    """Runs a Processor on a duplex sound-card stream.
+
+    Parameters
+    ----------
+    processor : Processor
+        Built with ``block_size`` equal to ``stream_config.block_size`` (or None when that is 0).
+    stream_config : StreamConfig
+
+    Raises
+    ------
+    DeviceError
+        A device is missing, or refuses the engine's sample rate / channel count.
+    """
+
+    def __init__(self, processor: Processor, stream_config: StreamConfig | None = None):
+        self.sd = import_sounddevice()
+        self.processor = processor
+        self.config = stream_config or StreamConfig(block_size=processor.stft.hop_length)
+        expected = self.config.block_size or None
+        if processor.block_size != expected:
+            raise DeviceError(
+                f"processor block_size={processor.block_size} must equal the stream's "
+                f"block_size={self.config.block_size} (0 means None)"
+            )
+        sd = self.sd
+        self.sample_rate = processor.stft.sample_rate
+        self.input_device = resolve_device(self.config.input_device, "input")
+        self.output_device = resolve_device(self.config.output_device, "output")
+        out_info = sd.query_devices(self.output_device)
+        self.output_channels = min(self.config.output_channels, int(out_info["max_output_channels"]))
+        for device, kind, channels in ((self.input_device, "input", 1),
+                                       (self.output_device, "output", self.output_channels)):
+            check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+            try:
+                check(device=device, channels=channels, dtype="float32", samplerate=self.sample_rate)
+            except sd.PortAudioError as exc:
+                info = sd.query_devices(device)
+                raise DeviceError(
+                    f"{kind} device {info['name']!r} refuses sample_rate={self.sample_rate} "
+                    f"(its default is {info['default_samplerate']:.0f}): {exc}"
+                ) from None
+        max_block = max(self.config.block_size, 8192)
+        self._in = np.zeros(max_block, dtype=np.float32)   # [max_block] mono input copy
+        self._out = np.zeros(max_block, dtype=np.float32)  # [max_block] mono effect output
+        self._counters = np.zeros(8, dtype=np.int64)
+        self._callback_ns = np.zeros(CALLBACK_TIMES_CAPACITY, dtype=np.int64)
+        self._stream = None
+        self.started_at = None
+
+    # ---------------------------------------------------------------- audio thread
+    def _callback(self, indata, outdata, frames, time_info, status):
+        """PortAudio callback. Real-time safe: no allocation of buffers, no lock, log or I/O."""
+        t0 = time.perf_counter_ns()
+        c = self._counters
+        if status:
+            c[_XRUNS] += 1
+            if status.input_overflow:
+                c[_IN_OVERFLOW] += 1
+            if status.input_underflow:
+                c[_IN_UNDERFLOW] += 1
+            if status.output_underflow:
+                c[_OUT_UNDERFLOW] += 1
+            if status.output_overflow:
+                c[_OUT_OVERFLOW] += 1
+        try:
+            if frames > self._in.shape[0]:
+                raise ValueError("block larger than preallocated")
+            inp = self._in[:frames]
+            out = self._out[:frames]
+            np.copyto(inp, indata[:, 0])
+            self.processor.process(inp, out)
+            outdata[:] = out[:, None]
+        except Exception:  # never let an exception kill the stream; the block is silenced
+            outdata.fill(0)
+            c[_FAILURES] += 1
+        elapsed = time.perf_counter_ns() - t0
+        n = c[_CALLBACKS]
+        self._callback_ns[n & (CALLBACK_TIMES_CAPACITY - 1)] = elapsed
+        c[_CALLBACKS] = n + 1
+        if elapsed * self.sample_rate > frames * 1_000_000_000:
+            c[_DEADLINE_MISSES] += 1
+
+    # ---------------------------------------------------------------- control
+    def start(self) -> None:
+        """Open and start the duplex stream."""
+        sd = self.sd
+        try:
+            self._stream = sd.Stream(
+                samplerate=self.sample_rate,
+                blocksize=self.config.block_size,
+                device=(self.input_device, self.output_device),
+                channels=(1, self.output_channels),
+                dtype="float32",
+                latency=self.config.latency,
+                callback=self._callback,
+                prime_output_buffers_using_stream_callback=False,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self._stream = None
+            raise DeviceError(f"cannot open the audio stream: {exc}") from None
+        self.started_at = time.monotonic()
+
+    def stop(self) -> None:
+        """Stop and close the stream (idempotent)."""
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            finally:
+                self._stream = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None and self._stream.active
+
+    # ---------------------------------------------------------------- reporting
+    @property
+    def io_latency_samples(self) -> int | None:
+        """Input + output latency PortAudio reports for the open stream, in samples."""
+        if self._stream is None:
+            return self._io_latency_cache
+        lat_in, lat_out = self._stream.latency
+        self._io_latency_cache = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
+        return self._io_latency_cache
+
+    _io_latency_cache = None
+
+    @property
+    def stats(self) -> dict:
+        c = self._counters
+        return {
+            "callbacks": int(c[_CALLBACKS]),
+            "xruns": int(c[_XRUNS]),
+            "deadline_misses": int(c[_DEADLINE_MISSES]),
+            "callback_failures": int(c[_FAILURES]),
+            "input_overflows": int(c[_IN_OVERFLOW]),
+            "input_underflows": int(c[_IN_UNDERFLOW]),
+            "output_underflows": int(c[_OUT_UNDERFLOW]),
+            "output_overflows": int(c[_OUT_OVERFLOW]),
+        }
+
+    def callback_times_ns(self) -> np.ndarray:
+        n = int(self._counters[_CALLBACKS])
+        if n <= CALLBACK_TIMES_CAPACITY:
+            return self._callback_ns[:n].copy()
+        start = n & (CALLBACK_TIMES_CAPACITY - 1)
+        return np.concatenate([self._callback_ns[start:], self._callback_ns[:start]])

@@ -1,0 +1,102 @@
+"""Shared fixtures: a seeded rng, signal makers, and the JACK test server (DESIGN §6)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+# Count allocations made inside compiled numba code (read by the real-time safety tests).
+os.environ.setdefault("NUMBA_NRT_STATS", "1")
+
+JACK_SAMPLE_RATE = 48000
+JACK_PERIOD = int(os.environ.get("RTST_TEST_JACK_PERIOD", "256"))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def chirp(n: int, sample_rate: int = 48000, f0: float = 50.0, f1: float = 12000.0, amp: float = 0.5) -> np.ndarray:
+    """Linear chirp with short fades, float32 [n]."""
+    t = np.arange(n) / sample_rate
+    dur = n / sample_rate
+    x = amp * np.sin(2 * np.pi * (f0 * t + 0.5 * (f1 - f0) / dur * t ** 2))
+    fade = min(n // 10, 480)
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade)
+        x[:fade] *= ramp
+        x[-fade:] *= ramp[::-1]
+    return x.astype(np.float32)
+
+
+def harmonic_tone(n: int, sample_rate: int = 48000, f0: float = 220.0, vibrato_hz: float = 5.0) -> np.ndarray:
+    """Harmonic tone with vibrato, float32 [n]."""
+    t = np.arange(n) / sample_rate
+    f = f0 * (1 + 0.02 * np.sin(2 * np.pi * vibrato_hz * t))
+    ph = 2 * np.pi * np.cumsum(f) / sample_rate
+    return (0.2 * sum(np.sin(h * ph) / h for h in range(1, 10))).astype(np.float32)
+
+
+def _jack_running() -> bool:
+    if shutil.which("jack_lsp") is None:
+        return False
+    try:
+        return subprocess.run(["jack_lsp"], capture_output=True, timeout=5,
+                              env={**os.environ, "JACK_NO_START_SERVER": "1"}).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _unavailable(reason: str):
+    # In CI the audio tests must run: a missing server is a failure, not a skip.
+    if os.environ.get("CI"):
+        pytest.fail(f"JACK test server unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A JACK server with the dummy driver (48 kHz, period JACK_PERIOD), found or started.
+
+    Yields a dict with ``sample_rate`` and ``period``. A server this fixture starts is stopped at
+    the end of the session.
+    """
+    if _jack_running():
+        yield {"sample_rate": JACK_SAMPLE_RATE, "period": None, "started": False}
+        return
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        _unavailable("jackd not installed (tools/setup.sh installs jackd2)")
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    proc = None
+    for rt in (["-R"], ["--no-realtime"]):
+        proc = subprocess.Popen(
+            [jackd, *rt, "-d", "dummy", "-r", str(JACK_SAMPLE_RATE), "-p", str(JACK_PERIOD), "-C", "2", "-P", "2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        for _ in range(100):
+            if _jack_running():
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if proc.poll() is None and _jack_running():
+            break
+        proc.kill()
+        proc.wait()
+        proc = None
+    if proc is None:
+        _unavailable("jackd failed to start with the dummy driver")
+    try:
+        yield {"sample_rate": JACK_SAMPLE_RATE, "period": JACK_PERIOD, "started": True}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,249 @@
+import itertools
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import chirp, harmonic_tone
+from rtst.config import StftConfig
+from rtst.dsp.stft import stft
+from rtst.engine import OUTPUT_LIMIT, Processor
+from rtst.errors import ParameterError
+from rtst.model.base import StepModel
+
+CFG = StftConfig(n_fft=512, hop_length=128)
+
+
+def run_blocks(proc, x, sizes):
+    """Feed x in blocks of the given sizes (cycled); returns the concatenated output."""
+    out = np.zeros_like(x)
+    pos, i = 0, 0
+    while pos < x.size:
+        n = min(sizes[i % len(sizes)], x.size - pos)
+        proc.process(x[pos:pos + n], out[pos:pos + n])
+        pos += n
+        i += 1
+    return out
+
+
+@pytest.mark.parametrize("n_fft", [256, 512, 1024, 2048])
+@pytest.mark.parametrize("divisor", [2, 4, 8])
+def test_identity_input_phase_reconstructs_input(n_fft, divisor, rng):
+    cfg = StftConfig(n_fft=n_fft, hop_length=n_fft // divisor)
+    proc = Processor(cfg, block_size=cfg.hop_length)
+    x = rng.uniform(-0.9, 0.9, 6 * n_fft + 123).astype(np.float32)
+    latency = proc.latency_samples
+    assert latency == n_fft - cfg.hop_length
+    padded = np.zeros(x.size + latency + cfg.hop_length, np.float32)  # whole blocks, tail flushed
+    padded[:x.size] = x
+    y = run_blocks(proc, padded, [cfg.hop_length])
+    assert np.max(np.abs(y[latency:latency + x.size] - x)) <= 1e-5
+    assert proc.stats["bad_frames"] == 0
+
+
+@pytest.mark.parametrize("block_size, expected_alignment", [
+    (None, 127), (128, 0), (256, 0), (64, 64), (1, 127), (96, 96), (100, 124), (384, 0), (130, 126),
+])
+def test_latency_accounts_for_block_alignment(block_size, expected_alignment, rng):
+    proc = Processor(CFG, block_size=block_size)
+    assert proc.block_alignment == expected_alignment
+    assert proc.latency_samples == 512 - 128 + expected_alignment
+    x = chirp(block_size * 40 if block_size else 4000)
+    y = run_blocks(proc, x, [block_size or 77])
+    L = proc.latency_samples
+    np.testing.assert_allclose(y[L:], x[:-L], atol=1e-5)
+    assert proc.stats["underruns"] == 0
+
+
+@pytest.mark.parametrize("lookahead", [0, 1, 3])
+def test_phase_lookahead_adds_whole_hops(lookahead):
+    proc = Processor(CFG, lookahead=lookahead, block_size=128)
+    assert proc.algorithmic_latency == 512 - 128 + lookahead * 128
+    x = harmonic_tone(128 * 40)
+    y = run_blocks(proc, x, [128])
+    L = proc.latency_samples
+    np.testing.assert_allclose(y[L:], x[:-L], atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=12),
+       seed=st.integers(0, 2 ** 16))
+def test_chunking_invariance(sizes, seed):
+    x = (0.2 * np.random.default_rng(seed).standard_normal(3000)).astype(np.float32)
+    whole = Processor(CFG).process(x)
+    chunked = run_blocks(Processor(CFG), x, sizes)
+    np.testing.assert_array_equal(chunked, whole)
+
+
+def test_block_of_one_sample_and_empty_blocks(rng):
+    x = (0.2 * rng.standard_normal(1500)).astype(np.float32)
+    whole = Processor(CFG).process(x)
+    proc = Processor(CFG)
+    out = np.zeros_like(x)
+    for i in range(x.size):
+        proc.process(x[i:i + 1], out[i:i + 1])
+        proc.process(x[:0], out[:0])
+    np.testing.assert_array_equal(out, whole)
+
+
+def test_reset_equals_fresh_instance(rng):
+    x = (0.2 * rng.standard_normal(4000)).astype(np.float32)
+    proc = Processor(CFG, lookahead=2, block_size=128)
+    run_blocks(proc, (0.5 * rng.standard_normal(3333)).astype(np.float32), [128])
+    proc.reset()
+    again = run_blocks(proc, x, [128])
+    fresh = run_blocks(Processor(CFG, lookahead=2, block_size=128), x, [128])
+    np.testing.assert_array_equal(again, fresh)
+    assert proc.stats["hops"] == fresh.size // 128
+
+
+def test_silence_in_silence_out():
+    proc = Processor(CFG)
+    y = proc.process(np.zeros(5000, np.float32))
+    assert not y.any()
+
+
+class _Garbage(StepModel):
+    """A model that emits NaN, inf or huge values on chosen hops (a fault we cannot otherwise provoke)."""
+
+    name = "garbage"
+
+    def __init__(self, bad_hops, value):
+        self.bad_hops, self.value, self.count = set(bad_hops), value, 0
+
+    def process(self, mag_in, mag_out):
+        mag_out[:] = mag_in
+        if self.count in self.bad_hops:
+            mag_out[3] = self.value
+        self.count += 1
+
+    def reset(self):
+        self.count = 0
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1e300])
+def test_bad_model_frames_never_reach_the_output(value):
+    proc = Processor(CFG, model=_Garbage({5, 6, 20}, value), block_size=128)
+    x = harmonic_tone(128 * 47)
+    y = run_blocks(proc, x, [128])
+    assert np.isfinite(y).all()
+    assert np.abs(y).max() <= OUTPUT_LIMIT
+    if not np.isfinite(value):
+        assert proc.stats["bad_frames"] == 3
+    # hops far from the bad ones are untouched
+    L = proc.latency_samples
+    np.testing.assert_allclose(y[L + 30 * 128:], x[30 * 128:-L], atol=1e-5)
+
+
+def test_nan_inf_and_huge_input_give_finite_bounded_output(rng):
+    x = (0.3 * rng.standard_normal(8000)).astype(np.float32)
+    x[100] = np.nan
+    x[2000:2010] = np.inf
+    x[3000] = -np.inf
+    x[5000:5100] = 1e30
+    x[6000:6050] = 3.0
+    proc = Processor(CFG)
+    y = proc.process(x)
+    assert np.isfinite(y).all()
+    assert np.abs(y).max() <= OUTPUT_LIMIT
+    assert proc.stats["sanitised_input"] == 1 + 10 + 1 + 100
+    assert proc.stats["clipped_output"] > 0
+
+
+def test_mix_zero_is_the_dry_signal_delayed_by_the_latency():
+    proc = Processor(CFG, mix=0.0, block_size=128)
+    x = chirp(4096)
+    y = run_blocks(proc, x, [128])
+    L = proc.latency_samples
+    np.testing.assert_array_equal(y[L:], x[:-L])
+
+
+class _Mute(StepModel):
+    name = "mute"
+
+    def process(self, mag_in, mag_out):
+        mag_out[:] = 0.0
+
+
+def test_mix_change_glides_without_a_step():
+    x = np.full(128 * 400, 0.25, dtype=np.float32)
+    proc = Processor(CFG, mix=1.0, model=_Mute(), block_size=128)
+    assert not run_blocks(proc, x[:128 * 40], [128]).any()  # fully wet: silence
+    proc.set_mix(0.0)
+    y = run_blocks(proc, x, [128])
+    assert np.max(np.abs(np.diff(y))) < 0.001  # a 10 ms glide, not a 0.25 step
+    assert y[-1] == pytest.approx(0.25)
+
+
+def test_mix_must_be_in_range():
+    with pytest.raises(ParameterError, match=r"mix=1.5 must be between 0.0 and 1.0"):
+        Processor(CFG, mix=1.5)
+    with pytest.raises(ParameterError, match=r"mix=nan must be a finite number"):
+        Processor(CFG).set_mix(float("nan"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"phase": "nope"}, r"phase='nope' must be one of input"),
+    ({"lookahead": -1}, r"lookahead=-1 must be an integer from 0 to 16"),
+    ({"lookahead": 17}, r"lookahead=17"),
+    ({"block_size": 0}, r"block_size=0 must be an integer from 1"),
+])
+def test_processor_parameter_errors(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        Processor(CFG, **kwargs)
+
+
+def test_streaming_frames_equal_offline_stft(rng):
+    x = (0.3 * rng.standard_normal(3000)).astype(np.float32)
+    spec = stft(x, CFG)
+    proc = Processor(CFG, block_size=128)
+    for j in range(spec.shape[1]):
+        block = np.zeros(128, np.float32)
+        seg = x[j * 128:(j + 1) * 128]
+        block[:seg.size] = seg
+        proc.process(block, np.zeros(128, np.float32))
+        np.testing.assert_allclose(proc.mag_in, np.abs(spec[:, j]), atol=1e-9)
+
+
+@pytest.mark.parametrize("block_size", [1, 128, 300])
+def test_process_allocates_nothing_after_warm_up(block_size, rng):
+    from numba.core.runtime import rtsys
+
+    proc = Processor(StftConfig(), block_size=None if block_size == 300 else block_size)
+    x = (0.2 * rng.standard_normal(block_size)).astype(np.float32)
+    out = np.zeros_like(x)
+    for _ in range(50):
+        proc.process(x, out)
+    nrt_before = rtsys.get_allocation_stats()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        for _ in itertools.repeat(None, 1000):  # no int objects of the harness's own
+            proc.process(x, out)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    nrt_after = rtsys.get_allocation_stats()
+    assert current - base == 0, "process() kept memory"
+    # What remains is the interpreter's own call machinery (argument tuples, small ints and numpy
+    # scalars from pymalloc free lists, freed within the call): a few hundred bytes at most at any
+    # moment. Any array buffer here is >= 4 KiB (n_bins * 8), so this bound excludes them all.
+    assert peak - base < 1024, f"process() allocated a transient {peak - base} bytes"
+    assert nrt_after.alloc == nrt_before.alloc, "a compiled kernel allocated"
+
+
+def test_numba_allocation_counter_is_live():
+    """The NRT counter used above does see allocations inside compiled code."""
+    from numba import njit
+    from numba.core.runtime import rtsys
+
+    @njit
+    def allocate(n):
+        return np.zeros(n).sum()
+
+    allocate(4)
+    before = rtsys.get_allocation_stats().alloc
+    allocate(4)
+    assert rtsys.get_allocation_stats().alloc > before
