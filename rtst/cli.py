@@ -96,8 +96,12 @@ def _render_file(args, input_path, output_path) -> dict:
     from rtst.model import load_model
     from rtst.report import build_report, write_report
 
+    if args.block_size is not None and args.block_size < 1:
+        from rtst.errors import ParameterError
+
+        raise ParameterError(f"block_size={args.block_size} must be at least 1 for render")
     audio, file_rate, info = read_audio(input_path)
-    processor, _ = _make_processor(args, args.block_size if hasattr(args, "block_size") else None)
+    processor, _ = _make_processor(args, args.block_size)
     engine_rate = processor.stft.sample_rate
     x = resample(audio, file_rate, engine_rate)  # [n, channels]
     n, channels = x.shape

@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("NUMBA_NRT_STATS", "1")
 
 JACK_SAMPLE_RATE = 48000
-JACK_PERIOD = int(os.environ.get("RTST_TEST_JACK_PERIOD", "256"))
+JACK_PERIOD = int(os.environ.get("RTST_TEST_JACK_PERIOD", "128"))
 
 
 @pytest.fixture

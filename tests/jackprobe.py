@@ -1,0 +1,95 @@
+"""A JACK client that plays a signal into the effect's input and records its output (tests only)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+
+class LoopProbe:
+    """Plays ``signal`` into ``target_in`` and records ``target_out`` sample-synchronously.
+
+    Both happen in the same JACK process callback, so ``recording[n]`` is what the effect emitted
+    in the cycle that ``signal[n]`` was played: the lag between them is the round trip.
+    """
+
+    def __init__(self, name: str = "rtst-probe"):
+        import jack
+
+        self.jack = jack
+        self.client = jack.Client(name, no_start_server=True)
+        self.out = self.client.outports.register("out")
+        self.inp = self.client.inports.register("in")
+        self.signal = np.zeros(0, np.float32)
+        self.recording = np.zeros(0, np.float32)
+        self.pos = -1
+        self.xruns = 0
+        self.done = threading.Event()
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+
+    def _xrun(self, delay_us):
+        self.xruns += 1
+
+    def _process(self, frames):
+        o = self.out.get_array()
+        i = self.inp.get_array()
+        p = self.pos
+        n_total = self.signal.shape[0]
+        if 0 <= p < n_total:
+            n = min(frames, n_total - p)
+            o[:n] = self.signal[p:p + n]
+            o[n:] = 0.0
+            self.recording[p:p + n] = i[:n]
+            self.pos = p + frames
+            if self.pos >= n_total:
+                self.done.set()
+        else:
+            o[:] = 0.0
+
+    def wait_for_ports(self, pattern: str, timeout_s: float = 30.0):
+        """Wait until a client's input and output audio ports exist; returns (inputs, outputs)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ins = self.client.get_ports(pattern, is_audio=True, is_input=True)
+            outs = self.client.get_ports(pattern, is_audio=True, is_output=True)
+            if ins and outs:
+                return ins, outs
+            time.sleep(0.05)
+        raise TimeoutError(f"no JACK ports matching {pattern!r} after {timeout_s} s")
+
+    def patch(self, effect_in, effect_out):
+        """Disconnect the effect's ports from everything, then wire probe -> effect -> probe."""
+        for port in (effect_in, effect_out):
+            for other in self.client.get_all_connections(port):
+                if port.is_input:
+                    self.client.disconnect(other, port)
+                else:
+                    self.client.disconnect(port, other)
+        self.client.connect(self.out, effect_in)
+        self.client.connect(effect_out, self.inp)
+
+    def play_and_record(self, signal: np.ndarray, timeout_s: float = 30.0) -> np.ndarray:
+        self.signal = np.ascontiguousarray(signal, dtype=np.float32)
+        self.recording = np.zeros_like(self.signal)
+        self.done.clear()
+        self.pos = 0
+        if not self.done.wait(timeout_s):
+            raise TimeoutError("the JACK probe did not finish playing")
+        self.pos = -1
+        return self.recording.copy()
+
+    def close(self):
+        self.client.deactivate()
+        self.client.close()
+
+
+def find_lag(reference: np.ndarray, recording: np.ndarray) -> int:
+    """Lag (samples) of ``recording`` behind ``reference``, by FFT cross-correlation."""
+    n = reference.size + recording.size
+    size = 1 << (n - 1).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size)), size)
+    return int(np.argmax(xc[:recording.size]))

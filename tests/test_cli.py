@@ -1,0 +1,140 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import chirp
+from rtst.cli import main
+
+REPORT_KEYS = {"sample_rate", "n_fft", "hop_length", "phase", "lookahead", "model", "latency_samples",
+               "frames", "budget_us", "hop_compute_us", "deadline_misses", "xruns"}
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "rtst", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def wav(tmp_path, rng):
+    path = tmp_path / "in.wav"
+    sf.write(path, rng.uniform(-0.8, 0.8, 48000 + 77).astype(np.float32), 48000, subtype="FLOAT")
+    return path
+
+
+def test_render_identity_returns_input_and_full_report(wav, tmp_path, capsys):
+    out, rep = tmp_path / "out.wav", tmp_path / "r.json"
+    assert main(["render", str(wav), str(out), "--model", "identity", "--phase", "input", "--report", str(rep)]) == 0
+    x, _ = sf.read(wav, dtype="float32")
+    y, sr = sf.read(out, dtype="float32")
+    assert sr == 48000 and y.shape == x.shape
+    assert np.max(np.abs(y - x)) <= 1e-4
+    report = json.loads(rep.read_text())
+    assert REPORT_KEYS <= set(report)
+    assert set(report["latency_samples"]) >= {"algorithmic", "io", "total", "measured"}
+    assert report["latency_samples"]["io"] is None and report["latency_samples"]["measured"] is None
+    assert set(report["hop_compute_us"]) >= {"p50", "p99", "p999", "max"}
+    assert report["frames"] > 180 and report["xruns"] == 0
+
+
+@pytest.mark.parametrize("block_size", [1, 97, 256, 1000])
+def test_render_any_block_size_is_time_aligned(wav, tmp_path, block_size):
+    out = tmp_path / "out.wav"
+    assert main(["render", str(wav), str(out), "--block-size", str(block_size)]) == 0
+    x, _ = sf.read(wav, dtype="float32")
+    y, _ = sf.read(out, dtype="float32")
+    assert np.max(np.abs(y - x)) <= 1e-4
+
+
+def test_render_stereo_44k1_flac_is_resampled_and_returned(tmp_path):
+    src = tmp_path / "in.flac"
+    x = np.stack([chirp(44100, 44100, amp=0.4), chirp(44100, 44100, f0=3000, f1=100, amp=0.3)], axis=1)
+    sf.write(src, x, 44100, subtype="PCM_24")
+    out, rep = tmp_path / "out.flac", tmp_path / "r.json"
+    assert main(["render", str(src), str(out), "--report", str(rep)]) == 0
+    y, sr = sf.read(out, dtype="float32")
+    assert sr == 44100 and y.shape == x.shape
+    # resampling 44.1k -> 48k -> 44.1k is not bit-exact, but it is transparent below Nyquist
+    assert np.max(np.abs(y - x)[2000:-2000]) < 2e-3
+    report = json.loads(rep.read_text())
+    assert report["input"]["resampled"] is True and report["input"]["channels"] == 2
+
+
+def test_render_refuses_to_overwrite_its_input(wav):
+    before = wav.read_bytes()
+    result = run_cli("render", wav, wav)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "refusing to overwrite the input file" in result.stderr
+    assert wav.read_bytes() == before
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "cannot read"),
+    (b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", "cannot read"),
+    (b"this is not audio at all" * 10, "cannot read"),
+])
+def test_render_malformed_file_is_one_line_exit_2(tmp_path, content, match):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(content)
+    result = run_cli("render", bad, tmp_path / "out.wav")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and match in result.stderr, result.stderr
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_render_empty_wav_is_an_error(tmp_path):
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 48000)
+    result = run_cli("render", empty, tmp_path / "out.wav")
+    assert result.returncode == 2 and "is empty (0 samples)" in result.stderr
+
+
+def test_render_missing_file(tmp_path):
+    result = run_cli("render", tmp_path / "nope.wav", tmp_path / "out.wav")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--hop-length", "2048"], "hop_length=2048 must be between 1 and 1024"),
+    (["--n-fft", "1000"], "n_fft=1000 must be a power of two"),
+    (["--sample-rate", "1000"], "sample_rate=1000 must be between 8000 and 192000"),
+    (["--mix", "2"], "mix=2.0 must be between 0.0 and 1.0"),
+    (["--lookahead", "-1"], "lookahead=-1"),
+    (["--phase", "magic"], "invalid choice: 'magic'"),
+    (["--model", "no-such-model"], "model 'no-such-model' not found"),
+    (["--block-size", "0"], "block_size"),
+])
+def test_render_bad_settings_are_one_line_exit_2(wav, tmp_path, args, match):
+    result = run_cli("render", wav, tmp_path / "out.wav", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and match in result.stderr, result.stderr
+
+
+def test_output_to_unknown_extension_or_missing_folder(wav, tmp_path):
+    result = run_cli("render", wav, tmp_path / "out.xyz")
+    assert result.returncode == 2 and "unknown audio extension" in result.stderr
+    result = run_cli("render", wav, tmp_path / "missing" / "out.wav")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["devices"], ["live"], ["render"], ["demo"]])
+def test_every_command_has_help(command):
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0 and "usage: rtst" in result.stdout
+
+
+def test_demo_renders_bundled_clip(tmp_path):
+    out = tmp_path / "demo.wav"
+    result = run_cli("demo", "--output", out)
+    assert result.returncode == 0, result.stderr
+    y, sr = sf.read(out)
+    assert sr == 48000 and y.shape[0] == 4 * 48000 and np.abs(y).max() > 0.1
+
+
+def test_live_with_missing_device_lists_devices(tmp_path):
+    result = run_cli("live", "--input", "no-such-device-xyz", "--duration", "0.1")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "no-such-device-xyz" in result.stderr or "no audio devices" in result.stderr or "available" in result.stderr

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up rtst and runs it: the live effect on the default sound device, or, on a machine without
+# one, the bundled demo clip through the same streaming engine (written to rtst-demo-out.wav).
+#   bash tools/quickstart.sh [rtst live options]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+if .venv/bin/python - <<'PY'
+import sys
+from rtst.errors import DeviceError
+from rtst.io.devices import resolve_device
+try:
+    resolve_device(None, "input"), resolve_device(None, "output")
+except DeviceError as exc:
+    print(f"quickstart: {exc}")
+    sys.exit(1)
+PY
+then
+  exec .venv/bin/rtst live "$@"
+else
+  exec .venv/bin/rtst demo --output rtst-demo-out.wav --report rtst-demo-report.json
+fi

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything rtst needs on a fresh Debian machine with only Python:
+# system packages (PortAudio, JACK) and a virtual environment in .venv with rtst and its extras.
+#   bash tools/setup.sh [EXTRAS]      e.g. bash tools/setup.sh dev   (default: no extras)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+apt_packages=(libportaudio2 libjack-jackd2-0 jackd2 libsndfile1)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "rtst setup: installing system packages: ${missing[*]}"
+  # jackd2 asks whether to enable realtime limits; answer for it so the install never prompts
+  echo "jackd2 jackd/tweak_rt_limits boolean false" | $SUDO debconf-set-selections
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python_bin="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "rtst setup: creating .venv"
+  "$python_bin" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+spec="."
+[ -n "$extras" ] && spec=".[$extras]"
+echo "rtst setup: installing rtst${extras:+ with extras [$extras]} into .venv"
+.venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v -E "^(WARNING: Location|\s*$)" || true
+.venv/bin/python -c "import rtst, numba, onnxruntime, sounddevice, soundfile" \
+  || { echo "rtst setup: install check failed" >&2; exit 1; }
