@@ -217,6 +217,8 @@ def cmd_live(args) -> int:
     live_stats = effect.stats
     report = build_report(processor, io_latency=io_latency, xruns=live_stats["xruns"],
                           extra={"stream": {**live_stats, "block_size": stream_config.block_size,
+                                            "started_monotonic_s": effect.started_at,
+                                            "xrun_times_s": effect.xrun_times_s(),
                                             "input_device": effect.input_device,
                                             "output_device": effect.output_device}})
     if args.report:

@@ -61,24 +61,26 @@ def _unavailable(reason: str):
 
 
 @pytest.fixture(scope="session")
-def jack_server():
+def jack_server(tmp_path_factory):
     """A JACK server with the dummy driver (48 kHz, period JACK_PERIOD), found or started.
 
-    Yields a dict with ``sample_rate`` and ``period``. A server this fixture starts is stopped at
-    the end of the session.
+    Yields a dict with ``sample_rate``, ``period`` and ``log`` (the server's log file, None for a
+    server found running). A server this fixture starts is stopped at the end of the session.
     """
     if _jack_running():
-        yield {"sample_rate": JACK_SAMPLE_RATE, "period": None, "started": False}
+        yield {"sample_rate": JACK_SAMPLE_RATE, "period": None, "started": False, "log": None}
         return
+    log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
     jackd = shutil.which("jackd")
     if jackd is None:
         _unavailable("jackd not installed (tools/setup.sh installs jackd2)")
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
     proc = None
+    log = open(log_path, "w")
     for rt in (["-R"], ["--no-realtime"]):
         proc = subprocess.Popen(
             [jackd, *rt, "-d", "dummy", "-r", str(JACK_SAMPLE_RATE), "-p", str(JACK_PERIOD), "-C", "2", "-P", "2"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            stdout=log, stderr=subprocess.STDOUT, env=env)
         for _ in range(100):
             if _jack_running():
                 break
@@ -93,8 +95,9 @@ def jack_server():
     if proc is None:
         _unavailable("jackd failed to start with the dummy driver")
     try:
-        yield {"sample_rate": JACK_SAMPLE_RATE, "period": JACK_PERIOD, "started": True}
+        yield {"sample_rate": JACK_SAMPLE_RATE, "period": JACK_PERIOD, "started": True, "log": log_path}
     finally:
+        log.close()
         proc.terminate()
         try:
             proc.wait(timeout=5)

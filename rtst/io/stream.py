@@ -20,6 +20,8 @@ from rtst.io.devices import import_sounddevice, resolve_device
 
 __all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY"]
 
+#: How many xruns are time-stamped (the count goes on beyond).
+XRUN_LOG_CAPACITY = 256
 #: Callback compute times kept (ring), per callback.
 CALLBACK_TIMES_CAPACITY = 1 << 16
 
@@ -73,6 +75,8 @@ class LiveEffect:
         self._out = np.zeros(max_block, dtype=np.float32)  # [max_block] mono effect output
         self._counters = np.zeros(8, dtype=np.int64)
         self._callback_ns = np.zeros(CALLBACK_TIMES_CAPACITY, dtype=np.int64)
+        self._xrun_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # stream frame of each xrun
+        self._frames_done = np.zeros(1, dtype=np.int64)
         self._stream = None
         self.started_at = None
 
@@ -82,7 +86,10 @@ class LiveEffect:
         t0 = time.perf_counter_ns()
         c = self._counters
         if status:
-            c[_XRUNS] += 1
+            x = c[_XRUNS]
+            if x < XRUN_LOG_CAPACITY:
+                self._xrun_frames[x] = self._frames_done[0]
+            c[_XRUNS] = x + 1
             if status.input_overflow:
                 c[_IN_OVERFLOW] += 1
             if status.input_underflow:
@@ -102,6 +109,7 @@ class LiveEffect:
         except Exception:  # never let an exception kill the stream; the block is silenced
             outdata.fill(0)
             c[_FAILURES] += 1
+        self._frames_done[0] += frames
         elapsed = time.perf_counter_ns() - t0
         n = c[_CALLBACKS]
         self._callback_ns[n & (CALLBACK_TIMES_CAPACITY - 1)] = elapsed
@@ -113,6 +121,7 @@ class LiveEffect:
     def start(self) -> None:
         """Open and start the duplex stream."""
         sd = self.sd
+        self.started_at = time.monotonic()
         try:
             self._stream = sd.Stream(
                 samplerate=self.sample_rate,
@@ -128,7 +137,6 @@ class LiveEffect:
         except sd.PortAudioError as exc:
             self._stream = None
             raise DeviceError(f"cannot open the audio stream: {exc}") from None
-        self.started_at = time.monotonic()
 
     def stop(self) -> None:
         """Stop and close the stream (idempotent)."""
@@ -175,6 +183,11 @@ class LiveEffect:
             "output_underflows": int(c[_OUT_UNDERFLOW]),
             "output_overflows": int(c[_OUT_OVERFLOW]),
         }
+
+    def xrun_times_s(self) -> list:
+        """Stream time (seconds since start) of each xrun, the first XRUN_LOG_CAPACITY of them."""
+        n = min(int(self._counters[_XRUNS]), XRUN_LOG_CAPACITY)
+        return [round(float(f) / self.sample_rate, 4) for f in self._xrun_frames[:n]]
 
     def callback_times_ns(self) -> np.ndarray:
         n = int(self._counters[_CALLBACKS])
