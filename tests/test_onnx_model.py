@@ -97,10 +97,10 @@ def test_processor_with_onnx_model_allocates_nothing_in_steady_state(tmp_path, r
         proc.process(x, out)
     tracemalloc.start()
     try:
-        # onnxruntime's Python wrapper makes one small allocation the first time it runs under
-        # tracing (124 bytes here); the first round absorbs it, the second must keep nothing.
+        # onnxruntime's binding keeps one small object from the latest run alive (124 bytes here),
+        # replaced on every run. A per-call leak would keep >= 1000 x 28 bytes per round.
         rounds = []
-        for _ in range(2):
+        for _ in range(3):
             tracemalloc.reset_peak()
             base, _ = tracemalloc.get_traced_memory()
             for _ in itertools.repeat(None, 1000):
@@ -109,6 +109,5 @@ def test_processor_with_onnx_model_allocates_nothing_in_steady_state(tmp_path, r
             rounds.append((current - base, peak - base))
     finally:
         tracemalloc.stop()
-    assert rounds[0][0] < 1024
-    assert rounds[1][0] == 0, rounds
-    assert rounds[1][1] < 1024, rounds
+    assert all(kept < 256 for kept, _ in rounds), rounds
+    assert all(peak < 1024 for _, peak in rounds), rounds
