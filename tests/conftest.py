@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -98,6 +99,12 @@ def jack_server(tmp_path_factory):
         yield {"sample_rate": JACK_SAMPLE_RATE, "period": JACK_PERIOD, "started": True, "log": log_path}
     finally:
         log.close()
+        # PortAudio in this process holds a JACK client; terminate it while the server still runs,
+        # or its exit handler aborts the interpreter when it finds the server gone.
+        sd = sys.modules.get("sounddevice")
+        if sd is not None:
+            while sd._initialized:
+                sd._terminate()
         proc.terminate()
         try:
             proc.wait(timeout=5)

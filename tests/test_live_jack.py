@@ -61,3 +61,43 @@ def test_live_identity_returns_chirp_delayed_by_reported_latency(jack_server, tm
           f"{driver_late} driver-timer xruns")
     assert effect_late == 0
     assert len(in_window) <= driver_late
+
+
+def test_callback_allocates_nothing_and_always_fills_output(jack_server):
+    """The PortAudio callback, called directly (as the audio thread would) 1000 times under tracing."""
+    import itertools
+    import tracemalloc
+
+    import sounddevice as sd
+
+    from rtst.config import StftConfig, StreamConfig
+    from rtst.engine import Processor
+    from rtst.io.stream import LiveEffect
+
+    proc = Processor(StftConfig(), block_size=256)
+    effect = LiveEffect(proc, StreamConfig(block_size=256))
+    indata = np.zeros((256, 1), np.float32)
+    indata[:, 0] = chirp(256)
+    outdata = np.full((256, effect.output_channels), np.nan, np.float32)
+    flags = sd.CallbackFlags()
+    for _ in range(100):
+        effect._callback(indata, outdata, 256, None, flags)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        for _ in itertools.repeat(None, 1000):
+            effect._callback(indata, outdata, 256, None, flags)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert current - base == 0
+    assert peak - base < 1024
+    assert np.isfinite(outdata).all() and np.abs(outdata).max() > 0.01
+    assert effect.stats["callback_failures"] == 0 and effect.stats["xruns"] == 0
+
+    # a block larger than preallocated is a failure that silences the block, never an exception
+    big_in = np.ones((20000, 1), np.float32)
+    big_out = np.ones((20000, effect.output_channels), np.float32)
+    effect._callback(big_in, big_out, 20000, None, flags)
+    assert not big_out.any() and effect.stats["callback_failures"] == 1
