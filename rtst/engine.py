@@ -23,6 +23,7 @@ from numba import njit
 
 from rtst.config import StftConfig, require_float
 from rtst.dsp.fft import RfftPlan
+from rtst.dsp.ringbuffer import ring_history
 from rtst.dsp.stft import analyse_frame, synthesise_frame
 from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
@@ -380,11 +381,7 @@ class Processor:
 
     def hop_times_ns(self) -> np.ndarray:
         """Compute time of each hop since reset (the last TIMING_CAPACITY), int64 [n_hops]."""
-        n = int(self._counters[_TIMED])
-        if n <= TIMING_CAPACITY:
-            return self._hop_ns[:n].copy()
-        start = n & (TIMING_CAPACITY - 1)
-        return np.concatenate([self._hop_ns[start:], self._hop_ns[:start]])
+        return ring_history(self._hop_ns, int(self._counters[_TIMED]))
 
     @property
     def budget_us(self) -> float:

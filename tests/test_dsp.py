@@ -54,3 +54,13 @@ def test_offline_istft_inverts_stft(n_fft, hop, rng):
     cfg = StftConfig(n_fft=n_fft, hop_length=hop)
     x = rng.standard_normal(5000)
     np.testing.assert_allclose(istft(stft(x, cfg), cfg, x.size), x, atol=1e-10)
+
+
+def test_ring_history_returns_entries_oldest_first():
+    from rtst.dsp.ringbuffer import ring_history
+
+    ring = np.zeros(8, dtype=np.int64)
+    for i in range(13):
+        ring[i & 7] = i
+    np.testing.assert_array_equal(ring_history(ring, 13), np.arange(5, 13))
+    np.testing.assert_array_equal(ring_history(ring, 3), ring[:3])

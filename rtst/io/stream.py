@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from rtst.config import StreamConfig
+from rtst.dsp.ringbuffer import ring_history
 from rtst.engine import Processor
 from rtst.errors import DeviceError
 from rtst.io.devices import import_sounddevice, resolve_device
@@ -190,8 +191,4 @@ class LiveEffect:
         return [round(float(f) / self.sample_rate, 4) for f in self._xrun_frames[:n]]
 
     def callback_times_ns(self) -> np.ndarray:
-        n = int(self._counters[_CALLBACKS])
-        if n <= CALLBACK_TIMES_CAPACITY:
-            return self._callback_ns[:n].copy()
-        start = n & (CALLBACK_TIMES_CAPACITY - 1)
-        return np.concatenate([self._callback_ns[start:], self._callback_ns[:start]])
+        return ring_history(self._callback_ns, int(self._counters[_CALLBACKS]))
