@@ -172,7 +172,7 @@ def cmd_render(args) -> int:
 def cmd_demo(args) -> int:
     args.input = str(DEMO_CLIP)
     args.block_size = None
-    print(f"no live audio requested: rendering the bundled demo clip {DEMO_CLIP.name} hop by hop")
+    print(f"rendering the bundled demo clip {DEMO_CLIP.name} hop by hop through the streaming engine")
     return cmd_render(args)
 
 

@@ -30,6 +30,7 @@ fi
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 echo "rtst setup: installing rtst${extras:+ with extras [$extras]} into .venv"
-.venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v -E "^(WARNING: Location|\s*$)" || true
+.venv/bin/python -m pip install -q -e "$spec" > .venv/pip-install.log 2>&1 \
+  || { cat .venv/pip-install.log >&2; echo "rtst setup: pip install failed" >&2; exit 1; }
 .venv/bin/python -c "import rtst, numba, onnxruntime, sounddevice, soundfile" \
   || { echo "rtst setup: install check failed" >&2; exit 1; }
