@@ -26,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "rtst setup: creating .venv"
   "$python_bin" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 echo "rtst setup: installing rtst${extras:+ with extras [$extras]} into .venv"
