@@ -87,13 +87,11 @@ def _make_processor(args, block_size):
     if block_size is None:
         block_size = stft_config.hop_length
     return Processor(stft_config, model=model, phase=args.phase, lookahead=args.lookahead,
-                     mix=args.mix, block_size=block_size or None), model
+                     mix=args.mix, block_size=block_size or None)
 
 
 def _render_file(args, input_path, output_path) -> dict:
-    from rtst.engine import Processor
     from rtst.io.files import read_audio, resample, write_audio
-    from rtst.model import load_model
     from rtst.report import build_report, write_report
 
     if args.block_size is not None and args.block_size < 1:
@@ -101,7 +99,8 @@ def _render_file(args, input_path, output_path) -> dict:
 
         raise ParameterError(f"block_size={args.block_size} must be at least 1 for render")
     audio, file_rate, info = read_audio(input_path)
-    processor, _ = _make_processor(args, args.block_size)
+    # one processor (and model state) per channel; channel 0's is the one reported
+    processor = _make_processor(args, args.block_size)
     engine_rate = processor.stft.sample_rate
     x = resample(audio, file_rate, engine_rate)  # [n, channels]
     n, channels = x.shape
@@ -109,13 +108,8 @@ def _render_file(args, input_path, output_path) -> dict:
     block = processor.block_size or processor.stft.hop_length
     y = np.zeros((n, channels), dtype=np.float32)
     t0 = time.perf_counter()
-    processors = [processor]
-    for ch in range(channels):
-        proc = processor
-        if ch > 0:
-            proc = Processor(processor.stft, model=load_model(args.model), phase=args.phase,
-                             lookahead=args.lookahead, mix=args.mix, block_size=processor.block_size)
-            processors.append(proc)
+    processors = [processor] + [_make_processor(args, args.block_size) for _ in range(channels - 1)]
+    for ch, proc in enumerate(processors):
         # feed `latency` extra zeros so the tail comes out, then drop the first `latency` samples
         src = np.zeros(n + latency + block, dtype=np.float32)
         src[:n] = x[:, ch]
@@ -189,7 +183,7 @@ def cmd_live(args) -> int:
             from rtst.errors import ParameterError
 
             raise ParameterError(f"--latency={args.latency!r} must be low, high or seconds") from None
-    processor, _ = _make_processor(args, args.block_size)
+    processor = _make_processor(args, args.block_size)
     stream_config = StreamConfig(
         input_device=args.input, output_device=args.output,
         block_size=processor.block_size or 0, latency=latency,
@@ -236,11 +230,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except DeviceError as exc:
-        print(f"rtst {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except RtstError as exc:
         print(f"rtst {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(exc, DeviceError) else 2
     except KeyboardInterrupt:
         return 130

@@ -80,6 +80,8 @@ class LiveEffect:
         self._frames_done = np.zeros(1, dtype=np.int64)
         self._stream = None
         self.started_at = None
+        #: Input + output latency PortAudio reports for the open stream, in samples (set by start()).
+        self.io_latency_samples = None
 
     # ---------------------------------------------------------------- audio thread
     def _callback(self, indata, outdata, frames, time_info, status):
@@ -135,9 +137,11 @@ class LiveEffect:
                 prime_output_buffers_using_stream_callback=False,
             )
             self._stream.start()
+            lat_in, lat_out = self._stream.latency
         except sd.PortAudioError as exc:
             self._stream = None
             raise DeviceError(f"cannot open the audio stream: {exc}") from None
+        self.io_latency_samples = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
 
     def stop(self) -> None:
         """Stop and close the stream (idempotent)."""
@@ -160,17 +164,6 @@ class LiveEffect:
         return self._stream is not None and self._stream.active
 
     # ---------------------------------------------------------------- reporting
-    @property
-    def io_latency_samples(self) -> int | None:
-        """Input + output latency PortAudio reports for the open stream, in samples."""
-        if self._stream is None:
-            return self._io_latency_cache
-        lat_in, lat_out = self._stream.latency
-        self._io_latency_cache = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
-        return self._io_latency_cache
-
-    _io_latency_cache = None
-
     @property
     def stats(self) -> dict:
         c = self._counters
