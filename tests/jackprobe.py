@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -76,10 +77,16 @@ class LoopProbe:
         self.signal = np.ascontiguousarray(signal, dtype=np.float32)
         self.recording = np.zeros_like(self.signal)
         self.done.clear()
-        self.pos = 0
-        if not self.done.wait(timeout_s):
-            raise TimeoutError("the JACK probe did not finish playing")
-        self.pos = -1
+        # The probe's callback runs Python too: keep the collector off its thread while it plays.
+        # (No gc.collect() here: a full collection holds the GIL and stalls the probe for cycles.)
+        gc.disable()
+        try:
+            self.pos = 0
+            if not self.done.wait(timeout_s):
+                raise TimeoutError("the JACK probe did not finish playing")
+        finally:
+            self.pos = -1
+            gc.enable()
         return self.recording.copy()
 
     def close(self):

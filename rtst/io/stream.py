@@ -5,10 +5,15 @@ buffer, run :meth:`Processor.process` into a preallocated output buffer, write `
 every call, bump counters in a preallocated int64 array. Nothing there allocates buffers, locks,
 logs, prints or does I/O; every compiled kernel was warmed when the Processor was built. An
 exception inside the callback is caught, the block is silenced and counted as a failure.
+
+While the stream runs, Python's cyclic garbage collector is frozen and paused: the callback's
+transient objects could otherwise trigger a full collection of the whole heap on the audio thread
+(milliseconds). The callback creates no reference cycles; the collector resumes on stop().
 """
 
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -79,6 +84,7 @@ class LiveEffect:
         self._xrun_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # stream frame of each xrun
         self._frames_done = np.zeros(1, dtype=np.int64)
         self._stream = None
+        self._gc_was_enabled = True
         self.started_at = None
         #: Input + output latency PortAudio reports for the open stream, in samples (set by start()).
         self.io_latency_samples = None
@@ -124,6 +130,10 @@ class LiveEffect:
     def start(self) -> None:
         """Open and start the duplex stream."""
         sd = self.sd
+        gc.collect()
+        gc.freeze()  # existing objects move to a permanent generation
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
         self.started_at = time.monotonic()
         try:
             self._stream = sd.Stream(
@@ -140,6 +150,7 @@ class LiveEffect:
             lat_in, lat_out = self._stream.latency
         except sd.PortAudioError as exc:
             self._stream = None
+            self._resume_gc()
             raise DeviceError(f"cannot open the audio stream: {exc}") from None
         self.io_latency_samples = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
 
@@ -151,6 +162,12 @@ class LiveEffect:
                 self._stream.close()
             finally:
                 self._stream = None
+                self._resume_gc()
+
+    def _resume_gc(self) -> None:
+        gc.unfreeze()
+        if self._gc_was_enabled:
+            gc.enable()
 
     def __enter__(self):
         self.start()
