@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["WINDOWS", "get_window", "ola_square_sum", "dual_window", "PGHI_GAMMA_RATIO"]
+__all__ = ["WINDOWS", "get_window", "ola_square_sum", "dual_window", "PGHI_GAMMA_RATIO", "GAUSS_LAMBDA_RATIO"]
 
 
 def _hann(n_fft: int) -> np.ndarray:
@@ -21,11 +21,23 @@ def _hann(n_fft: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)
 
 
-#: Window name -> factory taking n_fft and returning float64 [n_fft].
-WINDOWS = {"hann": _hann}
+#: Time-frequency ratio of the ``gauss`` window: ``lambda / n_fft**2``. Chosen so the truncation
+#: at the frame edges is about 1 % of the peak (exp(-pi / (4 * 0.17)) = 0.0099).
+GAUSS_LAMBDA_RATIO = 0.17
 
-#: PGHI time-frequency constant gamma / n_fft**2 per window (Prusa et al. 2017, Table 1).
-PGHI_GAMMA_RATIO = {"hann": 0.25645}
+
+def _gauss(n_fft: int) -> np.ndarray:
+    # Truncated Gaussian exp(-pi t^2 / lambda), centred on sample n_fft // 2 like the periodic Hann.
+    t = np.arange(n_fft) - n_fft // 2
+    return np.exp(-np.pi * t * t / (GAUSS_LAMBDA_RATIO * n_fft * n_fft))
+
+
+#: Window name -> factory taking n_fft and returning float64 [n_fft].
+WINDOWS = {"hann": _hann, "gauss": _gauss}
+
+#: PGHI time-frequency constant gamma / n_fft**2 per window: Hann from Prusa et al. 2017 (Table 1);
+#: for the Gaussian it is its own lambda, for which the phase-gradient relations are exact.
+PGHI_GAMMA_RATIO = {"hann": 0.25645, "gauss": GAUSS_LAMBDA_RATIO}
 
 
 def get_window(name: str, n_fft: int) -> np.ndarray:

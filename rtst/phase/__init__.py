@@ -1,10 +1,13 @@
-"""Phase for the model's magnitude frames.
+"""Phase reconstruction: turns magnitude frames into complex frames.
 
-Every method is a :class:`~rtst.phase.base.PhaseMethod`: it receives, once per hop, the new
-magnitude frame (and the input's spectrum of the same frame) and writes the complex spectrum of the
-frame ``lookahead`` hops back. :func:`make_phase` builds one by name.
+Real-time methods (per hop, inside the engine): ``input`` (baseline), ``rtpghi``, ``rtisila``,
+``spsi`` and ``hybrid``. Offline, for whole spectrograms: :func:`rtst.phase.pghi.pghi` and
+:func:`rtst.phase.gla.fast_griffin_lim`.
 """
 
 from rtst.phase.base import METHODS, InputPhase, PhaseMethod, make_phase
+from rtst.phase.rtpghi import RtpghiPhase
 
-__all__ = ["PhaseMethod", "InputPhase", "METHODS", "make_phase"]
+METHODS["rtpghi"] = RtpghiPhase
+
+__all__ = ["PhaseMethod", "InputPhase", "RtpghiPhase", "METHODS", "make_phase"]
