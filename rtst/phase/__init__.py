@@ -7,7 +7,12 @@ Real-time methods (per hop, inside the engine): ``input`` (baseline), ``rtpghi``
 
 from rtst.phase.base import METHODS, InputPhase, PhaseMethod, make_phase
 from rtst.phase.rtpghi import RtpghiPhase
+from rtst.phase.rtisila import HybridPhase, RtisilaPhase
+from rtst.phase.spsi import SpsiPhase
 
 METHODS["rtpghi"] = RtpghiPhase
+METHODS["spsi"] = SpsiPhase
+METHODS["rtisila"] = RtisilaPhase
+METHODS["hybrid"] = HybridPhase
 
-__all__ = ["PhaseMethod", "InputPhase", "RtpghiPhase", "METHODS", "make_phase"]
+__all__ = ["PhaseMethod", "InputPhase", "RtpghiPhase", "SpsiPhase", "RtisilaPhase", "HybridPhase", "METHODS", "make_phase"]
