@@ -19,7 +19,9 @@ from rtst.errors import DeviceError, RtstError
 
 __all__ = ["main", "build_parser"]
 
-PHASE_CHOICES = ("input",)
+#: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
+PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
+DEFAULT_PHASE = "rtpghi"
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
 
 
@@ -32,8 +34,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="identity", help="model name in models/, a .onnx path, or 'identity' (default)")
-    p.add_argument("--phase", default="input", choices=PHASE_CHOICES, help="phase method (default: input)")
-    p.add_argument("--lookahead", type=int, default=None, help="phase lookahead in hops (method default if omitted)")
+    p.add_argument("--phase", default=DEFAULT_PHASE, choices=PHASE_CHOICES,
+                   help=f"phase reconstruction method (default: {DEFAULT_PHASE})")
+    p.add_argument("--lookahead", type=int, default=None,
+                   help="phase lookahead in hops, each adds one hop of latency (method default if omitted: "
+                        "rtpghi 1, hybrid/rtisila 3, spsi/input 0)")
+    p.add_argument("--iterations", type=int, default=None, help="rtisila/hybrid: projections per frame per hop (default 8)")
+    p.add_argument("--tol", type=float, default=None, help="rtpghi/hybrid: relative tolerance for random phase (default 1e-5)")
+    p.add_argument("--seed", type=int, default=None, help="rtpghi/hybrid: seed of the random phases (default 0)")
+    p.add_argument("--window", default=None, choices=("hann", "gauss"), help="analysis window (default: the model's, else hann)")
     p.add_argument("--mix", type=float, default=1.0, help="dry/wet mix, 0 = dry .. 1 = wet (default 1)")
     p.add_argument("--sample-rate", type=int, default=None, help="engine sample rate in Hz (default: the model's, else 48000)")
     p.add_argument("--n-fft", type=int, default=None, help="frame length in samples (default: the model's, else 1024)")
@@ -64,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=int, default=None, help="block size fed to the engine (default: the hop)")
     _add_engine_args(p)
 
+    p = sub.add_parser("bench", help="time the full pipeline per hop against the real-time budget (no sound card)")
+    p.add_argument("--input", default=None, metavar="AUDIO", help="audio to stream (default: the bundled demo clip)")
+    p.add_argument("--seconds", type=float, default=10.0, help="audio to stream, looping the input (default 10)")
+    _add_engine_args(p)
+
     p = sub.add_parser("demo", help="render the bundled demo clip through the streaming engine")
     p.add_argument("--output", default="rtst-demo-out.wav", help="where to write the result (default rtst-demo-out.wav)")
     _add_engine_args(p)
@@ -82,12 +96,14 @@ def _make_processor(args, block_size):
         sample_rate=args.sample_rate if args.sample_rate is not None else base.sample_rate,
         n_fft=args.n_fft if args.n_fft is not None else base.n_fft,
         hop_length=args.hop_length if args.hop_length is not None else base.hop_length,
-        window=base.window,
+        window=args.window if args.window is not None else base.window,
     )
     if block_size is None:
         block_size = stft_config.hop_length
+    options = {key: getattr(args, key) for key in ("iterations", "tol", "seed")
+               if getattr(args, key) is not None}
     return Processor(stft_config, model=model, phase=args.phase, lookahead=args.lookahead,
-                     mix=args.mix, block_size=block_size or None)
+                     mix=args.mix, block_size=block_size or None, phase_options=options)
 
 
 def _render_file(args, input_path, output_path) -> dict:
@@ -222,7 +238,54 @@ def cmd_live(args) -> int:
     return 0
 
 
-COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo}
+def cmd_bench(args) -> int:
+    from rtst.benchmark import percentiles_fraction, run_processor
+    from rtst.errors import ParameterError
+    from rtst.io.files import read_audio, resample
+    from rtst.report import build_report, write_report
+
+    if not 0.5 <= args.seconds <= 3600:
+        raise ParameterError(f"--seconds={args.seconds} must be from 0.5 to 3600")
+    processor = _make_processor(args, None)
+    path = Path(args.input) if args.input else DEMO_CLIP
+    audio, rate, _ = read_audio(path)
+    x = resample(audio, rate, processor.stft.sample_rate).mean(axis=1)
+    n = int(args.seconds * processor.stft.sample_rate)
+    x = np.resize(x, n)  # loop the clip
+    result = run_processor(processor, x)
+    timing = percentiles_fraction(result["hop_ns"], processor.budget_us)
+    duration_s = n / processor.stft.sample_rate
+    extra = {
+        "input": str(path), "duration_s": round(duration_s, 3), "wall_s": round(result["wall_s"], 3),
+        "rtf": round(result["wall_s"] / duration_s, 5),
+        "hop_compute_percent_of_budget": {k: round(v, 3) for k, v in timing["percent_of_budget"].items()},
+        "spectral_convergence_db": round(result["spectral_convergence_db"], 2),
+        "phase_options": _phase_options(processor.phase),
+    }
+    report = build_report(processor, extra=extra)
+    if args.report:
+        write_report(args.report, report)
+    pct = timing["percent_of_budget"]
+    lat = report["latency_samples"]
+    print(
+        f"bench {processor.model.name} / {processor.phase.name} (lookahead {processor.phase.lookahead}), "
+        f"n_fft {processor.stft.n_fft} hop {processor.stft.hop_length} @ {processor.stft.sample_rate} Hz, "
+        f"{duration_s:.1f} s: hop compute p50 {pct['p50']:.2f} % / p99 {pct['p99']:.2f} % / "
+        f"p99.9 {pct['p999']:.2f} % / max {pct['max']:.2f} % of the {processor.budget_us:.0f} us budget; "
+        f"RTF {extra['rtf']:.4f}; latency {lat['algorithmic']} samples "
+        f"({lat['algorithmic'] / processor.stft.sample_rate * 1e3:.1f} ms) algorithmic; "
+        f"spectral convergence {extra['spectral_convergence_db']:.1f} dB"
+    )
+    return 0
+
+
+def _phase_options(phase) -> dict:
+    keys = ("iterations", "momentum", "asymmetric", "tol", "seed", "gamma")
+    return {k: getattr(phase, k) for k in keys if hasattr(phase, k)}
+
+
+COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo,
+            "bench": cmd_bench}
 
 
 def main(argv=None) -> int:

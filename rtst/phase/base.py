@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from numba import njit
 
@@ -115,7 +117,7 @@ class InputPhase(PhaseMethod):
         self._count[:] = 0
 
 
-#: Method name -> class. Later methods register here.
+#: Method name -> class (rtst.phase registers the reconstruction methods).
 METHODS = {"input": InputPhase}
 
 
@@ -133,4 +135,9 @@ def make_phase(method: str, stft_config: StftConfig, lookahead: int | None = Non
         raise ParameterError(
             f"phase={method!r} must be one of {', '.join(sorted(METHODS))}"
         ) from None
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = sorted(k for k in options if k not in params or k in ("self", "stft_config", "lookahead"))
+    if unknown and not takes_any:
+        raise ParameterError(f"phase={method!r} takes no option(s) {', '.join(unknown)}")
     return cls(stft_config, lookahead, **options)

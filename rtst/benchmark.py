@@ -1,0 +1,97 @@
+"""Offline measurement of a Processor: per-hop compute against the budget, and how well the
+output's magnitude matches the magnitude the engine asked for (spectral convergence).
+
+Used by ``rtst bench`` and by the scripts in benchmarks/. No sound card involved.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from rtst.config import StftConfig
+from rtst.dsp.stft import n_frames_for, stft
+
+__all__ = ["spectral_convergence_db", "run_processor", "percentiles_fraction"]
+
+
+def spectral_convergence_db(signal: np.ndarray, target_mag: np.ndarray, stft_config: StftConfig) -> float:
+    """``20 log10(|| |STFT(signal)| - target || / || target ||)`` on the engine's frames.
+
+    Parameters
+    ----------
+    signal : np.ndarray, float [n_samples]
+        Time-aligned output (latency removed).
+    target_mag : np.ndarray, float [n_bins, n_frames]
+        Target magnitude on the offline frames of :func:`rtst.dsp.stft.stft` for ``n_samples``.
+
+    Returns
+    -------
+    sc_db : float
+        Lower is better; -inf for a perfect match, NaN for a silent target.
+    """
+    mag = np.abs(stft(signal, stft_config))
+    n = min(mag.shape[1], target_mag.shape[1])
+    ref = np.linalg.norm(target_mag[:, :n])
+    if ref == 0.0:
+        return float("nan")
+    err = np.linalg.norm(mag[:, :n] - target_mag[:, :n])
+    return float(20.0 * np.log10(err / ref)) if err > 0 else float("-inf")
+
+
+def run_processor(processor, signal: np.ndarray, *, warmup_hops: int = 16) -> dict:
+    """Stream ``signal`` through ``processor`` one hop per call and measure it.
+
+    Parameters
+    ----------
+    processor : rtst.engine.Processor
+        Reset first; left in the state after the run.
+    signal : np.ndarray, float [n_samples]
+
+    Returns
+    -------
+    result : dict
+        ``output`` float64 [n_samples] (time-aligned), ``target_mag`` float64 [n_bins, n_frames]
+        (the magnitudes the model produced, which the phase method had to realise),
+        ``hop_ns`` int64 [n_hops - warmup_hops], ``wall_s``, ``spectral_convergence_db``.
+    """
+    cfg = processor.stft
+    hop = cfg.hop_length
+    x = np.asarray(signal, dtype=np.float32)
+    n = x.shape[0]
+    latency = processor.latency_samples
+    n_hops = -(-(n + latency) // hop)
+    src = np.zeros(n_hops * hop, dtype=np.float32)
+    src[:n] = x
+    dst = np.zeros_like(src)
+    mags = np.zeros((n_hops, cfg.n_bins))  # [n_hops, n_bins] model output per hop
+    processor.reset()
+    hops_before = processor.stats["hops"]
+    t0 = time.perf_counter()
+    for i in range(n_hops):
+        processor.process(src[i * hop:(i + 1) * hop], dst[i * hop:(i + 1) * hop])
+        mags[i] = processor.mag_out
+    wall_s = time.perf_counter() - t0
+    if processor.stats["hops"] - hops_before != n_hops:
+        raise RuntimeError("run_processor needs a processor that runs one hop per hop-sized block")
+    y = dst[latency:latency + n].astype(np.float64)
+    n_frames = min(n_hops, n_frames_for(n, cfg))
+    target = np.ascontiguousarray(mags[:n_frames].T)
+    return {
+        "output": y,
+        "target_mag": target,
+        "hop_ns": processor.hop_times_ns()[warmup_hops:],
+        "wall_s": wall_s,
+        "spectral_convergence_db": spectral_convergence_db(y, target, cfg),
+    }
+
+
+def percentiles_fraction(hop_ns: np.ndarray, budget_us: float) -> dict:
+    """p50/p99/p99.9/max of per-hop times in µs and as a percentage of the budget."""
+    us = np.asarray(hop_ns, dtype=np.float64) / 1e3
+    if us.size == 0:
+        us = np.zeros(1)
+    stats = {"p50": float(np.percentile(us, 50)), "p99": float(np.percentile(us, 99)),
+             "p999": float(np.percentile(us, 99.9)), "max": float(us.max())}
+    return {"us": stats, "percent_of_budget": {k: 100.0 * v / budget_us for k, v in stats.items()}}
