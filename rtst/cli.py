@@ -21,7 +21,7 @@ __all__ = ["main", "build_parser"]
 
 #: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
 PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
-DEFAULT_PHASE = "rtpghi"
+DEFAULT_PHASE = "hybrid"
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
 
 
@@ -38,8 +38,8 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
                    help=f"phase reconstruction method (default: {DEFAULT_PHASE})")
     p.add_argument("--lookahead", type=int, default=None,
                    help="phase lookahead in hops, each adds one hop of latency (method default if omitted: "
-                        "rtpghi 1, hybrid/rtisila 3, spsi/input 0)")
-    p.add_argument("--iterations", type=int, default=None, help="rtisila/hybrid: projections per frame per hop (default 8)")
+                        "hybrid 1, rtpghi 1, rtisila 3, spsi/input 0)")
+    p.add_argument("--iterations", type=int, default=None, help="rtisila/hybrid: projections per frame per hop (default 4)")
     p.add_argument("--tol", type=float, default=None, help="rtpghi/hybrid: relative tolerance for random phase (default 1e-5)")
     p.add_argument("--seed", type=int, default=None, help="rtpghi/hybrid: seed of the random phases (default 0)")
     p.add_argument("--window", default=None, choices=("hann", "gauss"), help="analysis window (default: the model's, else hann)")

@@ -42,7 +42,7 @@ def test_render_identity_returns_input_and_full_report(wav, tmp_path, capsys):
 @pytest.mark.parametrize("block_size", [1, 97, 256, 1000])
 def test_render_any_block_size_is_time_aligned(wav, tmp_path, block_size):
     out = tmp_path / "out.wav"
-    assert main(["render", str(wav), str(out), "--block-size", str(block_size)]) == 0
+    assert main(["render", str(wav), str(out), "--block-size", str(block_size), "--phase", "input"]) == 0
     x, _ = sf.read(wav, dtype="float32")
     y, _ = sf.read(out, dtype="float32")
     assert np.max(np.abs(y - x)) <= 1e-4
@@ -53,7 +53,7 @@ def test_render_stereo_44k1_flac_is_resampled_and_returned(tmp_path):
     x = np.stack([chirp(44100, 44100, amp=0.4), chirp(44100, 44100, f0=3000, f1=100, amp=0.3)], axis=1)
     sf.write(src, x, 44100, subtype="PCM_24")
     out, rep = tmp_path / "out.flac", tmp_path / "r.json"
-    assert main(["render", str(src), str(out), "--report", str(rep)]) == 0
+    assert main(["render", str(src), str(out), "--phase", "input", "--report", str(rep)]) == 0
     y, sr = sf.read(out, dtype="float32")
     assert sr == 44100 and y.shape == x.shape
     # resampling 44.1k -> 48k -> 44.1k is not bit-exact, but it is transparent below Nyquist
@@ -119,7 +119,7 @@ def test_output_to_unknown_extension_or_missing_folder(wav, tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["devices"], ["live"], ["render"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["devices"], ["live"], ["render"], ["demo"], ["bench"]])
 def test_every_command_has_help(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "usage: rtst" in result.stdout
@@ -138,3 +138,51 @@ def test_live_with_missing_device_lists_devices(tmp_path):
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "no-such-device-xyz" in result.stderr or "no audio devices" in result.stderr or "available" in result.stderr
+
+
+def test_phase_choices_are_the_registered_methods():
+    from rtst.cli import DEFAULT_PHASE, PHASE_CHOICES
+    from rtst.phase import METHODS
+
+    assert sorted(PHASE_CHOICES) == sorted(METHODS) and DEFAULT_PHASE in METHODS
+
+
+@pytest.mark.parametrize("phase, lookahead", [("rtpghi", 0), ("rtpghi", 1), ("spsi", 0), ("rtisila", 2),
+                                              ("hybrid", 1), ("hybrid", 3)])
+def test_render_with_every_phase_method(wav, tmp_path, phase, lookahead):
+    out, rep = tmp_path / "out.wav", tmp_path / "r.json"
+    assert main(["render", str(wav), str(out), "--phase", phase, "--lookahead", str(lookahead),
+                 "--report", str(rep)]) == 0
+    x, _ = sf.read(wav, dtype="float32")
+    y, _ = sf.read(out, dtype="float32")
+    assert y.shape == x.shape and np.isfinite(y).all()
+    # a magnitude-only reconstruction keeps the signal's energy and its envelope in place
+    assert 0.5 < np.sqrt(np.mean(y ** 2) / np.mean(x ** 2)) < 1.5
+    report = json.loads(rep.read_text())
+    assert report["phase"] == phase and report["lookahead"] == lookahead
+    assert report["latency_samples"]["algorithmic"] == 1024 - 256 + lookahead * 256
+
+
+@pytest.mark.parametrize("phase", ["rtpghi", "spsi", "rtisila", "hybrid", "input"])
+def test_bench_every_phase_method(tmp_path, phase):
+    rep = tmp_path / "b.json"
+    result = run_cli("bench", "--phase", phase, "--seconds", "1", "--report", rep)
+    assert result.returncode == 0, result.stderr
+    assert "of the 5333 us budget" in result.stdout
+    report = json.loads(rep.read_text())
+    assert report["phase"] == phase and report["frames"] > 100
+    assert {"p50", "p99", "p999", "max"} <= set(report["hop_compute_us"])
+    assert report["hop_compute_percent_of_budget"]["p50"] > 0
+    assert report["spectral_convergence_db"] < (-100 if phase == "input" else -10)
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--phase", "spsi", "--iterations", "3"], "takes no option(s) iterations"),
+    (["--phase", "rtpghi", "--lookahead", "2"], "must be 0 or 1"),
+    (["--phase", "hybrid", "--iterations", "99"], "iterations=99"),
+    (["--seconds", "0"], "--seconds=0"),
+])
+def test_bench_bad_settings_are_one_line_exit_2(args, match):
+    result = run_cli("bench", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and match in result.stderr, result.stderr

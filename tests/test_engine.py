@@ -184,7 +184,7 @@ def test_mix_must_be_in_range():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"phase": "nope"}, r"phase='nope' must be one of input"),
+    ({"phase": "nope"}, r"phase='nope' must be one of hybrid, input, rtisila, rtpghi, spsi"),
     ({"lookahead": -1}, r"lookahead=-1 must be an integer from 0 to 16"),
     ({"lookahead": 17}, r"lookahead=17"),
     ({"block_size": 0}, r"block_size=0 must be an integer from 1"),

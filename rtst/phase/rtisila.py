@@ -191,7 +191,7 @@ class RtisilaPhase(PhaseMethod):
     lookahead : int
         Frames of look-ahead (default 3); each adds one hop of latency.
     iterations : int
-        Projections per frame per hop (default 8); cost grows as ``iterations * (lookahead + 1)``
+        Projections per frame per hop (default 4); cost grows as ``iterations * (lookahead + 1)``
         pairs of FFTs per hop.
     asymmetric : bool
         Asymmetric analysis windows for the incompletely overlapped frames (default True).
@@ -205,7 +205,7 @@ class RtisilaPhase(PhaseMethod):
     default_momentum = 0.5
     _init_mode = 0
 
-    def __init__(self, stft_config: StftConfig, lookahead: int | None = None, *, iterations: int = 8,
+    def __init__(self, stft_config: StftConfig, lookahead: int | None = None, *, iterations: int = 4,
                  asymmetric: bool = True, momentum: float | None = None, **pghi_options):
         super().__init__(stft_config, lookahead)
         if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or not (
@@ -284,10 +284,11 @@ class HybridPhase(RtisilaPhase):
     clicks and fast sweeps in the right place); the iterative buffer then holds ``lookahead``
     frames, so the added latency is still ``lookahead`` hops (at least 1).
 
-    Parameters as :class:`RtisilaPhase` (default lookahead 3, 8 iterations, momentum 0.7), plus
+    Parameters as :class:`RtisilaPhase` (default lookahead 1, 4 iterations, momentum 0.7), plus
     RTPGHI's ``tol``, ``seed`` and ``gamma``.
     """
 
     name = "hybrid"
+    default_lookahead = 1
     default_momentum = 0.7
     _init_mode = 1
