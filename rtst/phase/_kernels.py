@@ -76,6 +76,17 @@ BUCKETS = 1024
 _BQ_COUNT, _BQ_TOP, _BQ_SIZE = 0, 1, 2
 
 
+def queue_buffers(n_bins: int):
+    """Preallocated bucket queue for one frame's integration (each bin enters at most 3 times).
+
+    Returns
+    -------
+    heads : int64 [BUCKETS]; node_val, node_next : int64 [3 n_bins]; state : int64 [3]
+    """
+    return (np.zeros(BUCKETS, dtype=np.int64), np.zeros(3 * n_bins, dtype=np.int64),
+            np.zeros(3 * n_bins, dtype=np.int64), np.zeros(3, dtype=np.int64))
+
+
 @njit(cache=True, nogil=True)
 def bq_clear(heads, state):
     """Empty the queue. Real-time safe."""

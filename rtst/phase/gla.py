@@ -21,6 +21,7 @@ from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
 from rtst.phase._kernels import seed_state
 from rtst.phase.pghi import check_magnitude, pghi
+from rtst.phase.rtpghi import check_seed
 
 __all__ = ["fast_griffin_lim", "INITS", "MAX_GLA_ITERATIONS"]
 
@@ -80,8 +81,7 @@ def fast_griffin_lim(mag, stft_config: StftConfig, *, n_iter: int = 32, init="pg
         raise ParameterError(f"n_iter={n_iter!r} must be an integer from 0 to {MAX_GLA_ITERATIONS}")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 1.0:
         raise ParameterError(f"alpha={alpha!r} must be a number in [0, 1)")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ParameterError(f"seed={seed!r} must be an integer")
+    seed = check_seed(seed)
     if isinstance(init, np.ndarray):
         if init.shape != mag.shape:
             raise ParameterError(f"init shape {init.shape} must equal the magnitude's {mag.shape}")
@@ -102,11 +102,13 @@ def fast_griffin_lim(mag, stft_config: StftConfig, *, n_iter: int = 32, init="pg
     c = np.ascontiguousarray(spec.T)
     t_prev = None
     for _ in range(n_iter):
-        a = np.abs(c)
-        unit = np.where(a > 0, c / np.where(a > 0, a, 1.0), 1.0)
-        t = frames.project(target * unit)
+        t = frames.project(_with_magnitude(c, target))
         c = t if t_prev is None else t + alpha * (t - t_prev)
         t_prev = t
-    a = np.abs(c)
-    unit = np.where(a > 0, c / np.where(a > 0, a, 1.0), 1.0)
-    return np.ascontiguousarray((target * unit).T)
+    return np.ascontiguousarray(_with_magnitude(c, target).T)
+
+
+def _with_magnitude(spec: np.ndarray, mag: np.ndarray) -> np.ndarray:
+    """``mag`` with ``spec``'s phase (phase 0 where ``spec`` is 0)."""
+    a = np.abs(spec)
+    return mag * np.where(a > 0, spec / np.where(a > 0, a, 1.0), 1.0)

@@ -16,9 +16,9 @@ from numba import njit
 
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
-from rtst.phase._kernels import (LOG_FLOOR, heap_pop, heap_push, random_phase, seed_state,
-                                 time_gradient, wrap)
-from rtst.phase.rtpghi import DEFAULT_TOL, check_tol, pghi_gamma
+from rtst.phase._kernels import (LOG_FLOOR, freq_gradient, heap_pop, heap_push, random_phase,
+                                 seed_state, time_gradient, wrap)
+from rtst.phase.rtpghi import DEFAULT_TOL, SILENT_LOG, check_seed, check_tol, pghi_gamma
 
 __all__ = ["pghi", "check_magnitude"]
 
@@ -82,15 +82,15 @@ def _pghi_offline(s, tgrad, fgrad, threshold, order, rng, phase, done, heap_keys
 
 @njit(cache=True, nogil=True)
 def _gradients(s, hop, n_fft, gamma, tgrad, fgrad):
-    n_frames, n_bins = s.shape
-    c = -gamma / (hop * n_fft)
+    n_frames = s.shape[0]
     for m in range(n_frames):
         time_gradient(s[m], hop, n_fft, gamma, tgrad[m])
         lo = m - 1 if m > 0 else m
         hi = m + 1 if m + 1 < n_frames else m
-        span = hi - lo
-        for k in range(n_bins):
-            fgrad[m, k] = c * (s[hi, k] - s[lo, k]) / span if span > 0 else 0.0
+        if hi > lo:  # centred inside, one-sided at the ends
+            freq_gradient(s[lo], s[hi], float(hi - lo), hop, n_fft, gamma, fgrad[m])
+        else:  # a single frame: no time difference
+            fgrad[m, :] = 0.0
 
 
 def check_magnitude(mag, stft_config: StftConfig) -> np.ndarray:
@@ -135,14 +135,13 @@ def pghi(mag, stft_config: StftConfig, *, tol: float = DEFAULT_TOL, seed: int = 
     """
     mag = check_magnitude(mag, stft_config)
     tol = check_tol(tol)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ParameterError(f"seed={seed!r} must be an integer")
+    seed = check_seed(seed)
     gamma = pghi_gamma(stft_config, gamma)
     s = np.log(np.ascontiguousarray(mag.T) + LOG_FLOOR)  # [n_frames, n_bins]
     tgrad = np.empty_like(s)
     fgrad = np.empty_like(s)
     _gradients(s, float(stft_config.hop_length), float(stft_config.n_fft), gamma, tgrad, fgrad)
-    threshold = max(float(s.max()) + math.log(tol), math.log(2.0 * LOG_FLOOR))
+    threshold = max(float(s.max()) + math.log(tol), SILENT_LOG)
     flat = s.ravel()
     significant = np.flatnonzero(flat > threshold)
     order = significant[np.argsort(-flat[significant], kind="stable")].astype(np.int64)

@@ -31,10 +31,10 @@ from rtst.config import StftConfig, require_float
 from rtst.dsp.fft import RfftPlan
 from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
-from rtst.phase._kernels import (BUCKETS, LOG_FLOOR, analyse, freq_gradient, impose_magnitude,
-                                 log_magnitude, seed_state, synthesise, time_gradient)
+from rtst.phase._kernels import (LOG_FLOOR, analyse, freq_gradient, impose_magnitude, log_magnitude,
+                                 queue_buffers, seed_state, synthesise, time_gradient)
 from rtst.phase.base import PhaseMethod
-from rtst.phase.rtpghi import DEFAULT_TOL, check_tol, pghi_frame, pghi_gamma
+from rtst.phase.rtpghi import DEFAULT_TOL, SILENT_LOG, check_seed, check_tol, pghi_frame, pghi_gamma
 
 __all__ = ["RtisilaPhase", "HybridPhase", "asymmetric_windows", "MAX_ITERATIONS"]
 
@@ -42,8 +42,8 @@ __all__ = ["RtisilaPhase", "HybridPhase", "asymmetric_windows", "MAX_ITERATIONS"
 MAX_ITERATIONS = 64
 #: Floor of the overlap-add weight an asymmetric window divides by.
 WEIGHT_FLOOR = 1e-3
-
-_SILENT = math.log(2.0 * LOG_FLOOR)
+#: Options of the RTPGHI initialisation (hybrid only).
+_PGHI_OPTIONS = ("tol", "seed", "gamma")
 
 
 def asymmetric_windows(window: np.ndarray, hop_length: int, lookahead: int, *, asymmetric: bool = True):
@@ -153,7 +153,7 @@ def _rtisila_step(mag, spec_out, init_mode, iterations, momentum, hop, ola, td, 
             if s_store[k] > top:
                 top = s_store[k]
         log_magnitude(mag, s_pending)
-        threshold = max(top + log_tol, _SILENT)
+        threshold = max(top + log_tol, SILENT_LOG)
         time_gradient(s_store, hop, n_fft_f, gamma, tgrad_prev)
         time_gradient(s[last], hop, n_fft_f, gamma, tgrad_cur)
         freq_gradient(s_store, s_pending, 2.0, hop, n_fft_f, gamma, fgrad)
@@ -239,22 +239,15 @@ class RtisilaPhase(PhaseMethod):
         self._scratch = np.zeros(n_fft)
         self._spec_scratch = np.zeros(n, dtype=np.complex128)
         # RTPGHI initialisation (hybrid only)
-        if self._init_mode == 0 and pghi_options:
-            raise ParameterError(f"unknown option(s) for {self.name}: {', '.join(sorted(pghi_options))}")
-        self.tol = check_tol(pghi_options.pop("tol", DEFAULT_TOL))
-        seed = pghi_options.pop("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ParameterError(f"seed={seed!r} must be an integer")
-        self.seed = int(seed)
-        self.gamma = pghi_gamma(stft_config, pghi_options.pop("gamma", None))
-        if pghi_options:
-            raise ParameterError(f"unknown option(s) for {self.name}: {', '.join(sorted(pghi_options))}")
+        unknown = sorted(set(pghi_options) - set(_PGHI_OPTIONS if self._init_mode == 1 else ()))
+        if unknown:
+            raise ParameterError(f"unknown option(s) for {self.name}: {', '.join(unknown)}")
+        self.tol = check_tol(pghi_options.get("tol", DEFAULT_TOL))
+        self.seed = check_seed(pghi_options.get("seed", 0))
+        self.gamma = pghi_gamma(stft_config, pghi_options.get("gamma"))
         self._vecs = [np.zeros(n) for _ in range(8)]  # pending, its log, stored phase and log, 2 gradients, 2 scratch
         self._done = np.zeros(n, dtype=np.uint8)
-        self._heads = np.zeros(BUCKETS, dtype=np.int64)
-        self._node_val = np.zeros(3 * n, dtype=np.int64)
-        self._node_next = np.zeros(3 * n, dtype=np.int64)
-        self._queue_state = np.zeros(3, dtype=np.int64)
+        self._heads, self._node_val, self._node_next, self._queue_state = queue_buffers(n)
         self._rng = seed_state(self.seed)
         self._state = (self._init_mode, self.iterations, self.momentum, hop, self._ola, self._td,
                        self._spec, self._mags, self._s, self._proj, self._windows, self._init_window, self._synthesis,

@@ -27,15 +27,16 @@ from rtst.config import StftConfig, require_float
 from rtst.dsp.windows import PGHI_GAMMA_RATIO
 from rtst.errors import ParameterError
 from rtst.phase._kernels import (BUCKETS, LOG_FLOOR, bq_clear, bq_pop, bq_push, freq_gradient,
-                                 log_magnitude, random_phase, seed_state, time_gradient, wrap)
+                                 log_magnitude, queue_buffers, random_phase, seed_state,
+                                 time_gradient, wrap)
 from rtst.phase.base import PhaseMethod
 
-__all__ = ["RtpghiPhase", "pghi_frame", "DEFAULT_TOL"]
+__all__ = ["RtpghiPhase", "pghi_frame", "DEFAULT_TOL", "SILENT_LOG", "check_tol", "check_seed", "pghi_gamma"]
 
 #: Default relative tolerance: bins more than 100 dB below the frames' peak get random phase.
 DEFAULT_TOL = 1e-5
 #: Log-magnitude of a bin that is exactly zero; bins at or below it are never significant.
-_SILENT = math.log(2.0 * LOG_FLOOR)
+SILENT_LOG = math.log(2.0 * LOG_FLOOR)
 
 
 @njit(cache=True, nogil=True)
@@ -156,7 +157,7 @@ def _rtpghi_step(mag, spec_out, lookahead, s_a, s_b, s_c, mag_b, mag_c, phase_pr
             top = s_a[k]
         if s_b[k] > top:
             top = s_b[k]
-    threshold = max(top + log_tol, _SILENT)
+    threshold = max(top + log_tol, SILENT_LOG)
     time_gradient(s_b, hop, n_fft, gamma, tgrad_cur)
     pghi_frame(s_a, phase_prev, tgrad_prev, s_b, tgrad_cur, fgrad, threshold, top, rng,
                phase_cur, done, heads, node_val, node_next, queue_state)
@@ -175,8 +176,15 @@ def pghi_gamma(stft_config: StftConfig, gamma: float | None = None) -> float:
 
 
 def check_tol(tol) -> float:
-    tol = require_float("tol", tol, 1e-12, 0.5)
-    return tol
+    """The relative tolerance, checked (ParameterError)."""
+    return require_float("tol", tol, 1e-12, 0.5)
+
+
+def check_seed(seed) -> int:
+    """A random-phase seed, checked (ParameterError)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ParameterError(f"seed={seed!r} must be an integer")
+    return int(seed)
 
 
 class RtpghiPhase(PhaseMethod):
@@ -205,9 +213,7 @@ class RtpghiPhase(PhaseMethod):
         if self.lookahead > 1:
             raise ParameterError(f"lookahead={self.lookahead} must be 0 or 1 for rtpghi")
         self.tol = check_tol(tol)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ParameterError(f"seed={seed!r} must be an integer")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.gamma = pghi_gamma(stft_config, gamma)
         n = self.n_bins
         self._s = np.zeros((3, n))            # [3, n_bins] log-magnitude of frames n-1, n, n+1
@@ -218,10 +224,7 @@ class RtpghiPhase(PhaseMethod):
         self._fgrad = np.zeros(n)
         self._phase_cur = np.zeros(n)
         self._done = np.zeros(n, dtype=np.uint8)
-        self._heads = np.zeros(BUCKETS, dtype=np.int64)
-        self._node_val = np.zeros(3 * n, dtype=np.int64)
-        self._node_next = np.zeros(3 * n, dtype=np.int64)
-        self._queue_state = np.zeros(3, dtype=np.int64)
+        self._heads, self._node_val, self._node_next, self._queue_state = queue_buffers(n)
         self._rng = seed_state(self.seed)
         s, m = self._s, self._mag
         self._state = (self.lookahead, s[0], s[1], s[2], m[0], m[1], self._phase_prev,
