@@ -1,4 +1,4 @@
-"""Command line: ``rtst devices | live | render | demo`` (DESIGN §4).
+"""Command line: ``rtst devices | live | render | bench | transfer | train-descriptor | demo`` (DESIGN §4).
 
 Errors are one line on stderr: exit status 2 for bad arguments or input (parameters, files,
 models), 1 for runtime failures (devices, streams).
@@ -22,6 +22,8 @@ __all__ = ["main", "build_parser"]
 #: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
 PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
 DEFAULT_PHASE = "hybrid"
+#: Teacher's content weight (relative losses, style weight 1), chosen with benchmarks/bench_teacher.py.
+DEFAULT_CONTENT_WEIGHT = 0.1
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
 
 
@@ -48,6 +50,13 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-fft", type=int, default=None, help="frame length in samples (default: the model's, else 1024)")
     p.add_argument("--hop-length", type=int, default=None, help="hop in samples (default: the model's, else 256)")
     p.add_argument("--report", default=None, metavar="PATH.json", help="write the run's report JSON here")
+
+
+def _add_stft_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sample-rate", type=int, default=48000, help="working sample rate in Hz (default 48000)")
+    p.add_argument("--n-fft", type=int, default=1024, help="frame length in samples (default 1024)")
+    p.add_argument("--hop-length", type=int, default=256, help="hop in samples (default 256)")
+    p.add_argument("--window", default="hann", choices=("hann", "gauss"), help="analysis window (default hann)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +86,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=None, metavar="AUDIO", help="audio to stream (default: the bundled demo clip)")
     p.add_argument("--seconds", type=float, default=10.0, help="audio to stream, looping the input (default 10)")
     _add_engine_args(p)
+
+    p = sub.add_parser("transfer", help="offline style transfer by optimisation (the teacher; needs the train extra)")
+    p.add_argument("--content", required=True, metavar="WAV", help="content audio (any rate/channels: resampled, downmixed)")
+    p.add_argument("--style", required=True, metavar="WAV", help="style audio (any rate/channels: resampled, downmixed)")
+    p.add_argument("--output", required=True, metavar="WAV", help="result (.wav or .flac) at the STFT's sample rate")
+    p.add_argument("--iterations", type=int, default=300, help="L-BFGS iterations (default 300)")
+    p.add_argument("--descriptor", default="random", metavar="random|random2d|PATH",
+                   help="random 1-D conv (Ulyanov, default), random 2-D CNN, or a checkpoint from train-descriptor")
+    p.add_argument("--init", default="content", choices=("content", "noise"), help="start from the content (default) or noise")
+    p.add_argument("--content-weight", type=float, default=None,
+                   help=f"weight of the relative content loss (style weight 1; default {DEFAULT_CONTENT_WEIGHT})")
+    p.add_argument("--style-weight", type=float, default=1.0, help="weight of the relative style loss (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random descriptor, noise and phase (default 0)")
+    p.add_argument("--filters", type=int, nargs="+", default=None, help="random descriptors: channels per layer")
+    p.add_argument("--kernel-size", type=int, default=None, help="random descriptors: kernel size (frames/pixels)")
+    p.add_argument("--dilation", type=int, default=None, help="random descriptor: kernel dilation in frames")
+    p.add_argument("--gla-iterations", type=int, default=100, help="fast Griffin-Lim iterations after PGHI (default 100)")
+    p.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse clips whose working set exceeds this (default 8)")
+    _add_stft_args(p)
+    p.add_argument("--report", default=None, metavar="PATH.json", help="write the run's report JSON (loss curve, metrics)")
+    p.add_argument("--plot", default=None, metavar="PATH.png", help="write content / style / result spectrograms")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("train-descriptor", help="train a Wyse descriptor on labelled audio (needs the train extra)")
+    p.add_argument("--data", required=True, metavar="DIR", help="DIR/<class>/*.wav, or ESC-50 (DIR/meta/esc50.csv + DIR/audio/)")
+    p.add_argument("--output", required=True, metavar="PATH.pt", help="checkpoint to write (config + weights)")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, crops and initial weights (default 0)")
+    p.add_argument("--filters", type=int, nargs=2, default=(2048, 64), help="channels of the two conv layers (default 2048 64)")
+    p.add_argument("--kernel-size", type=int, default=3, help="conv kernel in frames (default 3)")
+    p.add_argument("--crop-frames", type=int, default=96, help="training crop length in frames (default 96)")
+    p.add_argument("--val-fold", type=int, default=5, help="ESC-50: the validation fold (default 5)")
+    _add_stft_args(p)
+    p.add_argument("--report", default=None, metavar="PATH.json", help="write the training record as JSON")
 
     p = sub.add_parser("demo", help="render the bundled demo clip through the streaming engine")
     p.add_argument("--output", default="rtst-demo-out.wav", help="where to write the result (default rtst-demo-out.wav)")
@@ -279,13 +322,81 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _need_torch(command: str):
+    try:
+        import torch
+        del torch
+    except ImportError:
+        raise _MissingExtra(f"{command} needs PyTorch (the train extra): bash tools/setup.sh train") from None
+
+
+class _MissingExtra(RtstError):
+    """An optional dependency is not installed (a runtime failure, exit status 1)."""
+
+
+def _stft_from_args(args):
+    from rtst.config import StftConfig
+
+    return StftConfig(sample_rate=args.sample_rate, n_fft=args.n_fft, hop_length=args.hop_length, window=args.window)
+
+
+def cmd_transfer(args) -> int:
+    stft_config = _stft_from_args(args)
+    _need_torch("rtst transfer")
+    from rtst.report import write_report
+    from rtst.transfer.run import run_transfer
+    from rtst.transfer.teacher import TeacherConfig
+
+    if not args.max_memory_gb > 0:
+        from rtst.errors import ParameterError
+
+        raise ParameterError(f"--max-memory-gb={args.max_memory_gb} must be > 0")
+    content_weight = DEFAULT_CONTENT_WEIGHT if args.content_weight is None else args.content_weight
+    config = TeacherConfig(iterations=args.iterations, init=args.init, content_weight=content_weight,
+                           style_weight=args.style_weight, seed=args.seed, gla_iterations=args.gla_iterations,
+                           memory_limit_bytes=int(args.max_memory_gb * 2 ** 30))
+    report = run_transfer(args.content, args.style, args.output, stft_config, descriptor=args.descriptor,
+                          teacher_config=config, filters=args.filters, kernel_size=args.kernel_size,
+                          dilation=args.dilation, plot_path=args.plot, progress=None if args.quiet else sys.stderr)
+    if args.report:
+        write_report(args.report, report)
+    m = report["metrics"]
+    print(f"wrote {args.output}: {report['iterations_run']} iterations ({report['stopped']}), loss "
+          f"{report['initial_loss']['total']:.4g} -> {report['final_loss']['total']:.4g} (content "
+          f"{report['final_loss']['content']:.4g}, style {report['final_loss']['style']:.4g}), "
+          f"{report['wall_s']:.1f} s; timbre distance to style {m['timbre_distance']:.1f} "
+          f"(content's own {m['timbre_distance_passthrough']:.1f}, {100 * m['timbre_distance_change']:+.0f} %), "
+          f"content retention {m['content_retention']:.2f}")
+    for note in report["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_train_descriptor(args) -> int:
+    stft_config = _stft_from_args(args)
+    _need_torch("rtst train-descriptor")
+    from rtst.report import write_report
+    from rtst.transfer.train import TrainConfig, train_descriptor
+
+    config = TrainConfig(epochs=args.epochs, seed=args.seed, filters=tuple(args.filters),
+                         kernel_size=args.kernel_size, crop_frames=args.crop_frames, val_fold=args.val_fold)
+    record = train_descriptor(args.data, args.output, stft_config, config=config, progress=sys.stderr)
+    if args.report:
+        write_report(args.report, record)
+    print(f"wrote {args.output}: {len(record['classes'])} classes, {record['train_clips']} training / "
+          f"{record['val_clips']} validation clips, validation accuracy {record['val_accuracy']:.3f} "
+          f"(chance {record['chance_accuracy']:.3f}), centroid task {record['val_aux_accuracy']:.3f}, "
+          f"{record['wall_seconds']:.0f} s")
+    return 0
+
+
 def _phase_options(phase) -> dict:
     keys = ("iterations", "momentum", "asymmetric", "tol", "seed", "gamma")
     return {k: getattr(phase, k) for k in keys if hasattr(phase, k)}
 
 
 COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "transfer": cmd_transfer, "train-descriptor": cmd_train_descriptor}
 
 
 def main(argv=None) -> int:
@@ -295,6 +406,6 @@ def main(argv=None) -> int:
         return COMMANDS[args.command](args)
     except RtstError as exc:
         print(f"rtst {args.command}: error: {exc}", file=sys.stderr)
-        return 1 if isinstance(exc, DeviceError) else 2
+        return 1 if isinstance(exc, (DeviceError, _MissingExtra)) else 2
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,5 @@
+"""Offline style transfer (the teacher), its descriptor networks and objective style metrics.
+
+Torch is needed for the descriptors, losses and optimisation (the ``train`` extra); importing this
+package does not import torch, and nothing on the real-time path imports this package.
+"""

@@ -1,0 +1,125 @@
+"""Content and style losses on descriptor activations (torch).
+
+For a layer ``l`` with activations ``F`` of shape ``[C, N]`` (channels x positions):
+
+* Gram matrix ``G = F F^T / N`` (``[C, C]``): channel co-activation averaged over positions, so a
+  style clip and a result of different lengths compare directly (Ulyanov's ``F^T F / T``).
+* Content loss ``L_c = sum_l a_l * ||F_x - F_c||^2 / ||F_c||^2``: relative squared error of the
+  result's activations against the content's (same length, position by position).
+* Style loss ``L_s = sum_l b_l * ||G_x - G_s||^2 / ||G_s||^2``: relative squared error of the Gram
+  matrices against the style's.
+* Total ``content_weight * L_c + style_weight * L_s``.
+
+Both terms are relative (divided by the target's own squared norm), so they are dimensionless, do
+not depend on the descriptor's scale, its number of channels or the clip lengths, and a weight means
+the same with every descriptor: passthrough (the content itself) has ``L_c = 0`` and ``L_s`` equal
+to the style distance of the content from the style; ``L_s = 1`` is as far as silence is.
+``a_l`` and ``b_l`` (per-layer weights) default to 1 for every layer.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rtst.errors import ParameterError
+
+__all__ = ["gram", "content_loss", "style_loss", "TeacherObjective"]
+
+
+def gram(activations: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of one layer.
+
+    Parameters
+    ----------
+    activations : torch.Tensor [C, N] or [1, C, N]
+
+    Returns
+    -------
+    torch.Tensor [C, C]
+        ``F F^T / N``.
+    """
+    f = activations.reshape(activations.shape[-2], activations.shape[-1])
+    return (f @ f.T) / f.shape[1]
+
+
+def _relative_sq_error(x: torch.Tensor, target: torch.Tensor, target_sq_norm: torch.Tensor) -> torch.Tensor:
+    return ((x - target) ** 2).sum() / target_sq_norm
+
+
+def content_loss(activations: list, targets: list, weights: list, target_sq_norms: list) -> torch.Tensor:
+    """``sum_l a_l ||F_x - F_c||^2 / ||F_c||^2`` over layers (see module docstring)."""
+    total = activations[0].new_zeros(())
+    for f, t, w, n in zip(activations, targets, weights, target_sq_norms):
+        if w:
+            total = total + w * _relative_sq_error(f, t, n)
+    return total
+
+
+def style_loss(grams: list, targets: list, weights: list, target_sq_norms: list) -> torch.Tensor:
+    """``sum_l b_l ||G_x - G_s||^2 / ||G_s||^2`` over layers (see module docstring)."""
+    total = grams[0].new_zeros(())
+    for g, t, w, n in zip(grams, targets, weights, target_sq_norms):
+        if w:
+            total = total + w * _relative_sq_error(g, t, n)
+    return total
+
+
+def _layer_weights(name: str, weights, n_layers: int) -> list:
+    if weights is None:
+        return [1.0] * n_layers
+    weights = [float(w) for w in weights]
+    if len(weights) != n_layers or any(not w >= 0.0 for w in weights) or not any(weights):
+        raise ParameterError(f"{name}={weights} must be {n_layers} non-negative numbers, not all zero")
+    return weights
+
+
+class TeacherObjective:
+    """The teacher's objective for one content/style pair, targets computed once.
+
+    Parameters
+    ----------
+    descriptor : torch.nn.Module
+        Maps features ``[1, n_bins, n_frames]`` to a list of activations ``[1, C, N]``.
+    content : torch.Tensor [n_bins, n_frames]
+        Content features.
+    style : torch.Tensor [n_bins, n_style_frames]
+        Style features.
+    content_weight, style_weight : float
+        Weights of the two terms (``content_weight`` 0 is pure texture synthesis).
+    content_layers, style_layers : list of float, optional
+        Per-layer weights ``a_l``, ``b_l`` (default all 1).
+    """
+
+    def __init__(self, descriptor, content: torch.Tensor, style: torch.Tensor, *,
+                 content_weight: float, style_weight: float = 1.0,
+                 content_layers=None, style_layers=None):
+        for name, w in (("content_weight", content_weight), ("style_weight", style_weight)):
+            if not (isinstance(w, (int, float)) and 0.0 <= w < float("inf")):
+                raise ParameterError(f"{name}={w!r} must be a finite number >= 0")
+        if content_weight == 0 and style_weight == 0:
+            raise ParameterError("content_weight and style_weight are both 0: nothing to optimise")
+        self.descriptor = descriptor
+        self.content_weight = float(content_weight)
+        self.style_weight = float(style_weight)
+        with torch.no_grad():
+            content_acts = descriptor(content.unsqueeze(0))
+            style_acts = descriptor(style.unsqueeze(0))
+        n_layers = len(content_acts)
+        self.content_layers = _layer_weights("content_layers", content_layers, n_layers)
+        self.style_layers = _layer_weights("style_layers", style_layers, n_layers)
+        self.content_targets = [a.detach() for a in content_acts]
+        self.style_targets = [gram(a).detach() for a in style_acts]
+        # a tiny floor keeps an all-zero layer (e.g. every ReLU off) from dividing by zero
+        self.content_norms = [(t ** 2).sum().clamp_min(1e-20) for t in self.content_targets]
+        self.style_norms = [(g ** 2).sum().clamp_min(1e-20) for g in self.style_targets]
+
+    def __call__(self, x: torch.Tensor) -> tuple:
+        """Losses of features ``x`` [n_bins, n_frames]: ``(total, content, style)`` scalar tensors.
+
+        Negative features (no magnitude has them) are seen as 0, as they will be synthesised, so
+        the loss is that of the audio the result becomes.
+        """
+        acts = self.descriptor(x.clamp_min(0.0).unsqueeze(0))
+        lc = content_loss(acts, self.content_targets, self.content_layers, self.content_norms)
+        ls = style_loss([gram(a) for a in acts], self.style_targets, self.style_layers, self.style_norms)
+        return self.content_weight * lc + self.style_weight * ls, lc, ls
