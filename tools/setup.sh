@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 
 apt_packages=(libportaudio2 libjack-jackd2-0 jackd2 libsndfile1)
-# the phase benchmark's real recordings and renders (benchmarks/README.md)
-case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm openttd-openmsx) ;; esac
+# the benchmarks' real recordings and renders, and the labelled set (benchmarks/README.md)
+case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm openttd-openmsx sound-theme-freedesktop) ;; esac
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

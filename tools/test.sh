@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Sets up (system packages, .venv with the dev extra) and runs the whole test suite, including the
-# tests that play real audio through a JACK server with the dummy driver (started by the tests).
+# Sets up (system packages, .venv with the dev, train and bench extras: the teacher's tests need
+# torch, the reference comparisons librosa/scipy, the labelled-set tests espeak-ng and fluidsynth)
+# and runs the whole test suite, including the tests that play real audio through a JACK server
+# with the dummy driver (started by the tests).
 #   bash tools/test.sh [pytest args]
 # With no pytest args the real-audio tests run in their own pytest process after the rest: their
 # JACK probe client runs Python callbacks in the pytest process, and a process that has collected
 # the whole suite was measured to make it late (a false xrun) where a lean one is not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup.sh dev
+bash tools/setup.sh dev,train,bench
 if [ "$#" -gt 0 ] && [[ "$1" != -* ]]; then
   exec .venv/bin/python -m pytest "$@"
 fi
