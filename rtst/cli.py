@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=float, default=None,
                    help=f"weight of the relative content loss (style weight 1; default {DEFAULT_CONTENT_WEIGHT})")
     p.add_argument("--style-weight", type=float, default=1.0, help="weight of the relative style loss (default 1)")
+    p.add_argument("--content-layers", type=float, nargs="+", default=None, metavar="W",
+                   help="per-layer content weights of a multi-layer descriptor (default all 1)")
+    p.add_argument("--style-layers", type=float, nargs="+", default=None, metavar="W",
+                   help="per-layer style weights of a multi-layer descriptor (default all 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random descriptor, noise and phase (default 0)")
     p.add_argument("--filters", type=int, nargs="+", default=None, help="random descriptors: channels per layer")
     p.add_argument("--kernel-size", type=int, default=None, help="random descriptors: kernel size (frames/pixels)")
@@ -354,6 +358,8 @@ def cmd_transfer(args) -> int:
     content_weight = DEFAULT_CONTENT_WEIGHT if args.content_weight is None else args.content_weight
     config = TeacherConfig(iterations=args.iterations, init=args.init, content_weight=content_weight,
                            style_weight=args.style_weight, seed=args.seed, gla_iterations=args.gla_iterations,
+                           content_layers=tuple(args.content_layers) if args.content_layers else None,
+                           style_layers=tuple(args.style_layers) if args.style_layers else None,
                            memory_limit_bytes=int(args.max_memory_gb * 2 ** 30))
     report = run_transfer(args.content, args.style, args.output, stft_config, descriptor=args.descriptor,
                           teacher_config=config, filters=args.filters, kernel_size=args.kernel_size,

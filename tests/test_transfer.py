@@ -369,6 +369,8 @@ def test_cli_transfer_writes_audio_report_and_plot(wavs, tmp_path, capsys):
     (["--descriptor", "random", "--filters", "0"], "filters"),
     (["--n-fft", "1000"], "power of two"),
     (["--max-memory-gb", "0.0001"], "too long"),
+    (["--descriptor", "random2d", "--filters", "4", "4", "--style-layers", "1"], "style_layers"),
+    (["--init", "zeros"], "invalid choice"),
 ])
 def test_cli_transfer_errors_are_one_line_exit_2(wavs, tmp_path, extra, match):
     content, style = wavs

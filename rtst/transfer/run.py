@@ -90,10 +90,11 @@ def run_transfer(content_path, style_path, output_path, stft_config: StftConfig,
     started = time.perf_counter()
     result = transfer(content, style, stft_config, net, config=teacher_config, progress=progress)
     wall_s = time.perf_counter() - started
+    # the result keeps the level the optimisation gave it (the style's Gram statistics include level);
+    # it is only turned down where it would clip
     peak = float(np.max(np.abs(result.audio))) if result.audio.size else 0.0
-    # keep the level of the content (the optimisation sets the spectrum, not the loudness one wants)
-    target_peak = float(np.max(np.abs(content)))
-    audio = result.audio * (min(target_peak, 0.99) / peak) if peak > 0 else result.audio
+    gain = min(1.0, 0.99 / peak) if peak > 0 else 1.0
+    audio = result.audio * gain
     write_audio(output_path, audio.astype(np.float32)[:, None], stft_config.sample_rate,
                 protect=(content_path, style_path))
     report = {
@@ -109,7 +110,7 @@ def run_transfer(content_path, style_path, output_path, stft_config: StftConfig,
         "evaluations": result.evaluations,
         "optimise_s": round(result.optimise_seconds, 3), "phase_s": round(result.phase_seconds, 3),
         "wall_s": round(wall_s, 3),
-        "output_gain_db": round(20 * np.log10(min(target_peak, 0.99) / peak), 2) if peak > 0 else None,
+        "output_gain_db": round(20 * np.log10(gain), 2),
     }
     notes = [f"{role} downmixed from {n['channels']} channels to mono" for role, n in
              (("content", content_notes), ("style", style_notes)) if n["downmixed"]]
