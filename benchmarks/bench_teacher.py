@@ -44,6 +44,7 @@ from signals import cache_dir  # noqa: E402
 
 from rtst import __version__  # noqa: E402
 from rtst.config import StftConfig  # noqa: E402
+from rtst.errors import ParameterError  # noqa: E402
 
 ROWS = ("passthrough", "random/noise", "random/content", "random2d/content", "wyse/content")
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -137,7 +138,13 @@ def main():
             feats = signal_features(audio, stft_config)
             with torch.no_grad():
                 _, _, style_dist = yardstick(torch.from_numpy(feats))
-            metrics = evaluate_result(audio, content, style, stft_config.sample_rate)
+            try:
+                metrics = evaluate_result(audio, content, style, stft_config.sample_rate)
+            except ParameterError as exc:  # e.g. a result that is mostly silence: say so, keep going
+                print(f"    cannot measure: {exc}")
+                metrics = {"timbre_distance": float("nan"), "timbre_distance_change": float("nan"),
+                           "content_retention": float("nan"), "onset_correlation": float("nan"),
+                           "error": str(exc)}
             results.append({"pair": pair, "row": row, "objective": objective,
                             "style_distance_random": float(style_dist), **metrics,
                             "iterations": iterations, "evaluations": evaluations, "wall_s": wall_s})

@@ -19,11 +19,16 @@ to the style distance of the content from the style; ``L_s = 1`` is as far as si
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from rtst.errors import ParameterError
 
-__all__ = ["gram", "content_loss", "style_loss", "TeacherObjective"]
+__all__ = ["gram", "content_loss", "style_loss", "TeacherObjective", "HEADROOM"]
+
+#: Headroom above the loudest bin of content and style that a result may use, in log1p units
+#: (ln 4: +12 dB for large magnitudes).
+HEADROOM = float(np.log(4.0))
 
 
 def gram(activations: torch.Tensor) -> torch.Tensor:
@@ -92,13 +97,15 @@ class TeacherObjective:
 
     def __init__(self, descriptor, content: torch.Tensor, style: torch.Tensor, *,
                  content_weight: float, style_weight: float = 1.0,
-                 content_layers=None, style_layers=None):
+                 content_layers=None, style_layers=None, headroom: float = HEADROOM):
         for name, w in (("content_weight", content_weight), ("style_weight", style_weight)):
             if not (isinstance(w, (int, float)) and 0.0 <= w < float("inf")):
                 raise ParameterError(f"{name}={w!r} must be a finite number >= 0")
         if content_weight == 0 and style_weight == 0:
             raise ParameterError("content_weight and style_weight are both 0: nothing to optimise")
         self.descriptor = descriptor
+        # the loudest bin a result may have: the louder clip's loudest, plus headroom
+        self.ceiling = float(max(content.max(), style.max())) + float(headroom)
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         with torch.no_grad():
@@ -113,13 +120,20 @@ class TeacherObjective:
         self.content_norms = [(t ** 2).sum().clamp_min(1e-20) for t in self.content_targets]
         self.style_norms = [(g ** 2).sum().clamp_min(1e-20) for g in self.style_targets]
 
+    def realisable(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` clipped to ``[0, ceiling]``."""
+        return x.clamp(0.0, self.ceiling)
+
     def __call__(self, x: torch.Tensor) -> tuple:
         """Losses of features ``x`` [n_bins, n_frames]: ``(total, content, style)`` scalar tensors.
 
-        Negative features (no magnitude has them) are seen as 0, as they will be synthesised, so
-        the loss is that of the audio the result becomes.
+        Features are seen clipped to ``[0, ceiling]``, as :meth:`realisable` makes them before
+        synthesis, so the loss is that of the audio the result becomes. The floor: no magnitude is
+        negative. The ceiling (the loudest bin of content and style plus :data:`HEADROOM`): without
+        it the optimiser can raise a few bins by tens of dB to fit a Gram statistic, which becomes a
+        burst that dwarfs the rest of the result.
         """
-        acts = self.descriptor(x.clamp_min(0.0).unsqueeze(0))
+        acts = self.descriptor(self.realisable(x).unsqueeze(0))
         lc = content_loss(acts, self.content_targets, self.content_layers, self.content_norms)
         ls = style_loss([gram(a) for a in acts], self.style_targets, self.style_layers, self.style_norms)
         return self.content_weight * lc + self.style_weight * ls, lc, ls

@@ -237,7 +237,8 @@ def transfer(content: np.ndarray, style: np.ndarray, stft_config: StftConfig, de
         progress.write("\n")
         progress.flush()
     final = {k: history[-1][k] for k in ("total", "content", "style")} if history else dict(initial)
-    features = x.detach().numpy().copy()
+    with torch.no_grad():
+        features = objective.realisable(x.detach()).numpy().copy()
     started = time.perf_counter()
     audio = features_to_audio(features, stft_config, content.shape[0],
                               gla_iterations=config.gla_iterations, seed=config.seed)
