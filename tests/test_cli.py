@@ -119,7 +119,8 @@ def test_output_to_unknown_extension_or_missing_folder(wav, tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["devices"], ["live"], ["render"], ["demo"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["devices"], ["live"], ["render"], ["demo"], ["bench"], ["transfer"],
+                                     ["train-descriptor"]])
 def test_every_command_has_help(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "usage: rtst" in result.stdout
