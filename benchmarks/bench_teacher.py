@@ -88,7 +88,7 @@ def main():
 
     import torch
 
-    from rtst.cli import DEFAULT_CONTENT_WEIGHT
+    from rtst.transfer import DEFAULT_CONTENT_WEIGHT
     from rtst.transfer.descriptors import load_descriptor
     from rtst.transfer.features import signal_features
     from rtst.transfer.losses import TeacherObjective

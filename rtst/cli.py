@@ -16,14 +16,13 @@ import numpy as np
 
 from rtst import __version__
 from rtst.errors import DeviceError, RtstError
+from rtst.transfer import DEFAULT_CONTENT_WEIGHT
 
 __all__ = ["main", "build_parser"]
 
 #: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
 PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
 DEFAULT_PHASE = "hybrid"
-#: Teacher's content weight (relative losses, style weight 1), chosen with benchmarks/bench_teacher.py.
-DEFAULT_CONTENT_WEIGHT = 0.1
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
 
 

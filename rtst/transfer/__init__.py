@@ -3,3 +3,7 @@
 Torch is needed for the descriptors, losses and optimisation (the ``train`` extra); importing this
 package does not import torch, and nothing on the real-time path imports this package.
 """
+
+#: The teacher's default content weight (relative losses, style weight 1), chosen with
+#: benchmarks/bench_teacher.py (README, "Teacher").
+DEFAULT_CONTENT_WEIGHT = 0.01

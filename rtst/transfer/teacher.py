@@ -20,6 +20,7 @@ import torch
 
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
+from rtst.transfer import DEFAULT_CONTENT_WEIGHT
 from rtst.transfer.features import features_to_audio, signal_features
 from rtst.transfer.losses import TeacherObjective
 
@@ -63,7 +64,7 @@ class TeacherConfig:
 
     iterations: int = 300
     init: str = "content"
-    content_weight: float = 1.0
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = 1.0
     content_layers: tuple | None = None
     style_layers: tuple | None = None
