@@ -1,0 +1,194 @@
+"""The real-time student: a small causal network over magnitude frames, and its ONNX step export (torch).
+
+Architecture (:class:`Student`), on log1p features ``[batch, n_bins, n_frames]`` with frequency bins
+as channels (time-shift invariant, not frequency-shift invariant, like the teacher's descriptor):
+
+    h   = in_proj(x)                          1x1 conv, n_bins -> channels
+    h   = h + act(conv_l(pad_left(h)))        per layer l: causal conv, kernel k, dilation d_l
+    out = x + out_proj(h)                     1x1 conv, channels -> n_bins (zero-initialised)
+
+Causal: output frame t depends on input frames t - receptive_field + 1 .. t only, so it adds no
+latency. ``out_proj`` starts at zero, so an untrained student is the identity (passthrough) and
+training moves it away from the content only as far as the loss asks. ``act`` is LeakyReLU(0.1).
+
+Streaming (:class:`StepModule`): one frame in, one frame out; each layer keeps its last
+``(k - 1) * d_l`` inputs as explicit state ``[1, channels, (k - 1) * d_l]``, passed in and returned,
+so onnxruntime runs it frame by frame with no hidden state. :func:`export_onnx` writes the step graph
+with the metadata contract of :mod:`rtst.model.onnx` (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rtst import __version__
+from rtst.config import StftConfig
+from rtst.errors import ParameterError
+
+__all__ = ["StudentConfig", "Student", "StepModule", "export_onnx", "FEATURE_SCALE"]
+
+#: Feature scale written into the model: feature = log1p(FEATURE_SCALE * |X|), as the teacher's.
+FEATURE_SCALE = 1.0
+_LEAK = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentConfig:
+    """Shape of a student network (saved in the ONNX metadata and in checkpoints).
+
+    Parameters
+    ----------
+    n_bins : int
+        Frequency bins (``n_fft // 2 + 1``), the input and output channels.
+    channels : int
+        Hidden channels.
+    kernel_size : int
+        Frames per causal convolution kernel.
+    dilations : tuple of int
+        One causal convolution layer per entry, with that dilation in frames.
+    """
+
+    n_bins: int = 513
+    channels: int = 256
+    kernel_size: int = 3
+    dilations: tuple = (1, 2, 4, 8)
+
+    def __post_init__(self):
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        for name in ("n_bins", "channels", "kernel_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ParameterError(f"student {name}={value!r} must be a positive integer")
+        if not self.dilations or any(d < 1 for d in self.dilations):
+            raise ParameterError(f"student dilations={self.dilations} must be one or more positive integers")
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames of input that one output frame depends on (the current one included)."""
+        return 1 + sum((self.kernel_size - 1) * d for d in self.dilations)
+
+    @property
+    def state_shapes(self) -> list:
+        """Shape of each layer's state, ``[1, channels, (kernel_size - 1) * dilation]``."""
+        return [[1, self.channels, (self.kernel_size - 1) * d] for d in self.dilations]
+
+    def n_parameters(self) -> int:
+        c, b, k = self.channels, self.n_bins, self.kernel_size
+        return (b * c + c) + len(self.dilations) * (c * c * k + c) + (c * b + b)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "dilations": list(self.dilations)}
+
+
+class Student(nn.Module):
+    """The causal student (see module docstring)."""
+
+    def __init__(self, config: StudentConfig):
+        super().__init__()
+        self.config = config
+        c = config.channels
+        self.in_proj = nn.Conv1d(config.n_bins, c, 1)
+        self.convs = nn.ModuleList(nn.Conv1d(c, c, config.kernel_size, dilation=d) for d in config.dilations)
+        self.out_proj = nn.Conv1d(c, config.n_bins, 1)
+        nn.init.zeros_(self.out_proj.weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole clips: x [batch, n_bins, n_frames] -> [batch, n_bins, n_frames] (causal, no delay)."""
+        h = self.in_proj(x)
+        for conv, d in zip(self.convs, self.config.dilations):
+            pad = (self.config.kernel_size - 1) * d
+            h = h + nn.functional.leaky_relu(conv(nn.functional.pad(h, (pad, 0))), _LEAK)
+        return x + self.out_proj(h)
+
+
+class StepModule(nn.Module):
+    """One frame of a :class:`Student` with explicit state, for export and streaming."""
+
+    def __init__(self, student: Student):
+        super().__init__()
+        self.student = student
+
+    def forward(self, frame: torch.Tensor, *states: torch.Tensor):
+        """frame [1, n_bins], states [1, channels, (k-1)*d] each -> (frame_out [1, n_bins], *new_states)."""
+        s = self.student
+        x = frame.unsqueeze(2)                        # [1, n_bins, 1]
+        h = s.in_proj(x)                              # [1, channels, 1]
+        new_states = []
+        for conv, state in zip(s.convs, states):
+            window = torch.cat([state, h], dim=2)     # [1, channels, (k-1)*d + 1]
+            new_states.append(window[:, :, 1:])
+            h = h + nn.functional.leaky_relu(conv(window), _LEAK)
+        out = x + s.out_proj(h)
+        return (out.squeeze(2), *new_states)
+
+    def initial_states(self) -> list:
+        return [torch.zeros(shape) for shape in self.student.config.state_shapes]
+
+
+def export_onnx(student: Student, path: str | os.PathLike, stft_config: StftConfig, *, name: str,
+                style: dict | None = None, training: dict | None = None, golden_frames: int = 32,
+                seed: int = 0) -> Path:
+    """Write the student's step graph as ONNX with rtst metadata, and golden input/output beside it.
+
+    The golden file ``<path stem>.golden.npz`` holds ``frames`` [golden_frames, n_bins] (features,
+    seeded) and ``outputs`` the step graph's outputs for them, computed by torch; a test runs the
+    ONNX file on ``frames`` and must reproduce ``outputs``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    import onnx
+
+    config = student.config
+    if config.n_bins != stft_config.n_bins:
+        raise ParameterError(f"student has n_bins={config.n_bins}, the STFT has {stft_config.n_bins}")
+    path = Path(path)
+    step = StepModule(student).eval()
+    states = step.initial_states()
+    state_names = [f"state{i}" for i in range(len(states))]
+    frame = torch.zeros(1, config.n_bins)
+    tmp = path.with_name(path.name + ".partial")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(step, (frame, *states), str(tmp), input_names=["frame", *state_names],
+                          output_names=["frame_out", *[f"{n}_out" for n in state_names]],
+                          opset_version=17, dynamo=False, do_constant_folding=True)
+    model = onnx.load(str(tmp))
+    meta = {
+        "rtst.format": "step-v1",
+        "rtst.stft": json.dumps(dataclasses.asdict(stft_config)),
+        "rtst.feature": json.dumps({"type": "log1p", "scale": FEATURE_SCALE}),
+        "rtst.io": json.dumps({"frame_input": "frame", "frame_output": "frame_out",
+                               "states": [{"input": n, "output": f"{n}_out", "shape": shape}
+                                          for n, shape in zip(state_names, config.state_shapes)]}),
+        "rtst.name": name,
+        "rtst.student": json.dumps({**config.to_dict(), "receptive_field_frames": config.receptive_field,
+                                    "parameters": config.n_parameters()}),
+        "rtst.style": json.dumps(style or {}),
+        "rtst.training": json.dumps(training or {}),
+        "rtst.version": __version__,
+    }
+    onnx.helper.set_model_props(model, meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(tmp))
+    os.replace(tmp, path)
+    gen = np.random.default_rng(seed)
+    frames = np.log1p(np.abs(gen.standard_normal((golden_frames, config.n_bins))) * 10).astype(np.float32)
+    outputs = np.zeros_like(frames)
+    with torch.no_grad():
+        for t in range(golden_frames):
+            out, *states = step(torch.from_numpy(frames[t:t + 1]), *states)
+            outputs[t] = out[0].numpy()
+    np.savez(path.with_suffix(".golden.npz"), frames=frames, outputs=outputs)
+    return path

@@ -1,0 +1,128 @@
+"""The student network: causality, streaming state, ONNX step export parity with torch."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rtst.config import StftConfig
+from rtst.errors import ParameterError
+
+torch = pytest.importorskip("torch")
+onnxruntime = pytest.importorskip("onnxruntime")
+
+from rtst.transfer.student import StepModule, Student, StudentConfig, export_onnx  # noqa: E402
+
+CFG = StftConfig(n_fft=256, hop_length=64)
+
+
+def trained_like(config, seed=0):
+    """A student with every weight random (out_proj is zero at init, which would hide bugs)."""
+    torch.manual_seed(seed)
+    net = Student(config)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.3 / np.sqrt(max(p.shape[1] if p.ndim > 1 else 1, 1)))
+    return net.eval()
+
+
+def features(rng, n_bins, n_frames):
+    return np.log1p(np.abs(rng.standard_normal((n_bins, n_frames))) * 20).astype(np.float32)
+
+
+def test_untrained_student_is_the_identity(rng):
+    net = Student(StudentConfig(n_bins=CFG.n_bins, channels=16)).eval()
+    x = torch.from_numpy(features(rng, CFG.n_bins, 20))[None]
+    assert torch.equal(net(x), x)
+
+
+def test_output_is_causal_with_the_stated_receptive_field(rng):
+    config = StudentConfig(n_bins=CFG.n_bins, channels=16, kernel_size=3, dilations=(1, 2, 4))
+    assert config.receptive_field == 15
+    net = trained_like(config)
+    x = torch.from_numpy(features(rng, CFG.n_bins, 40))[None]
+    y = net(x)
+    x2 = x.clone()
+    x2[:, :, 30] += 5.0  # a change at frame 30 ...
+    y2 = net(x2)
+    changed = (y2 - y).abs().amax(dim=1)[0] > 1e-6
+    assert not changed[:30].any()                       # ... never reaches earlier frames
+    assert changed[30:30 + config.receptive_field].all()  # ... and reaches the next 14 frames
+    assert not changed[30 + config.receptive_field:].any()
+
+
+def test_stepping_equals_whole_clip_and_halves_equal_whole(rng):
+    config = StudentConfig(n_bins=CFG.n_bins, channels=24, kernel_size=3, dilations=(1, 2, 4, 8))
+    net = trained_like(config, seed=1)
+    x = features(rng, CFG.n_bins, 50)
+    with torch.no_grad():
+        whole = net(torch.from_numpy(x)[None])[0].numpy()
+        step = StepModule(net)
+        states = step.initial_states()
+        outs = []
+        for t in range(50):
+            out, *states = step(torch.from_numpy(x[:, t][None]), *states)
+            outs.append(out[0].numpy())
+    np.testing.assert_allclose(np.stack(outs, 1), whole, atol=1e-5)
+
+
+def test_onnx_step_model_matches_torch_frame_by_frame(tmp_path, rng):
+    """The failing parity check: ONNX stepped through a clip == torch on the whole clip (<= 1e-4)."""
+    config = StudentConfig(n_bins=CFG.n_bins, channels=32, kernel_size=3, dilations=(1, 2, 4))
+    net = trained_like(config, seed=2)
+    path = export_onnx(net, tmp_path / "s.onnx", CFG, name="test-style", style={"source": "noise"},
+                       training={"steps": 0})
+    x = features(rng, CFG.n_bins, 64)
+    with torch.no_grad():
+        whole = net(torch.from_numpy(x)[None])[0].numpy()    # [n_bins, n_frames]
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = onnxruntime.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    io = json.loads(sess.get_modelmeta().custom_metadata_map["rtst.io"])
+    states = {s["input"]: np.zeros(s["shape"], np.float32) for s in io["states"]}
+    outs = []
+    for t in range(x.shape[1]):
+        result = sess.run(None, {"frame": x[:, t][None], **states})
+        outs.append(result[0][0])
+        for s, value in zip(io["states"], result[1:]):
+            states[s["input"]] = value
+    assert np.max(np.abs(np.stack(outs, 1) - whole)) <= 1e-4
+    golden = np.load(path.with_suffix(".golden.npz"))
+    states = {s["input"]: np.zeros(s["shape"], np.float32) for s in io["states"]}
+    for t in range(golden["frames"].shape[0]):
+        result = sess.run(None, {"frame": golden["frames"][t][None], **states})
+        np.testing.assert_allclose(result[0][0], golden["outputs"][t], atol=1e-4)
+        states = {s["input"]: v for s, v in zip(io["states"], result[1:])}
+
+
+def test_exported_student_runs_in_the_engine_as_a_step_model(tmp_path, rng):
+    from rtst.model import load_model
+
+    config = StudentConfig(n_bins=CFG.n_bins, channels=16, dilations=(1, 2))
+    net = trained_like(config, seed=3)
+    path = export_onnx(net, tmp_path / "s.onnx", CFG, name="engine-test")
+    model = load_model(str(path))
+    assert model.stft == CFG
+    model.prepare(CFG.n_bins)
+    mags = np.abs(rng.standard_normal((10, CFG.n_bins))) * 5
+    out = np.zeros(CFG.n_bins)
+    got = []
+    for m in mags:
+        model.process(m, out)
+        got.append(out.copy())
+    with torch.no_grad():
+        ref = net(torch.from_numpy(np.log1p(mags.T).astype(np.float32))[None])[0].numpy().T
+    np.testing.assert_allclose(np.stack(got), np.maximum(np.expm1(ref.astype(np.float64)), 0), rtol=1e-3, atol=1e-3)
+    model.reset()
+    first = np.zeros(CFG.n_bins)
+    model.process(mags[0], first)
+    np.testing.assert_allclose(first, got[0], rtol=1e-6, atol=1e-6)  # reset equals fresh
+
+
+def test_student_config_errors():
+    with pytest.raises(ParameterError, match="channels"):
+        StudentConfig(channels=0)
+    with pytest.raises(ParameterError, match="dilations"):
+        StudentConfig(dilations=())
+    with pytest.raises(ParameterError, match="n_bins"):
+        export_onnx(Student(StudentConfig(n_bins=10, channels=4)), "/tmp/x.onnx", CFG, name="x")
