@@ -118,10 +118,11 @@ def main():
             continue
         (cname, content, _), (sname, style, _) = content_clip, style_clip
         pair = f"{cname} -> {sname}"
-        yardstick = TeacherObjective(random_net, torch.from_numpy(signal_features(content, stft_config)),
-                                     torch.from_numpy(signal_features(style, stft_config)), content_weight=1.0)
-        pair_spectra = [("content", signal_features(content, stft_config)),
-                        ("style", signal_features(style, stft_config))]
+        content_feat = signal_features(content, stft_config)  # [n_bins, n_frames]
+        style_feat = signal_features(style, stft_config)      # [n_bins, n_style_frames]
+        yardstick = TeacherObjective(random_net, torch.from_numpy(content_feat), torch.from_numpy(style_feat),
+                                     content_weight=1.0)
+        pair_spectra = [("content", content_feat), ("style", style_feat)]
         for row in rows:
             print(f"{pair}: {row} ...", flush=True)
             started = time.perf_counter()

@@ -120,7 +120,7 @@ class DescriptorConfig:
         unknown = sorted(set(d) - fields)
         if unknown:
             raise ModelError(f"descriptor config has unknown fields {unknown}")
-        return cls(**{**d, "filters": tuple(d.get("filters", (4096,)))})
+        return cls(**d)  # __post_init__ turns the stored list of filters back into a tuple
 
 
 def _generator(seed: int) -> torch.Generator:

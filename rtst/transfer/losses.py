@@ -24,7 +24,7 @@ import torch
 
 from rtst.errors import ParameterError
 
-__all__ = ["gram", "content_loss", "style_loss", "TeacherObjective", "HEADROOM"]
+__all__ = ["gram", "weighted_relative_error", "TeacherObjective", "HEADROOM"]
 
 #: Headroom above the loudest bin of content and style that a result may use, in log1p units
 #: (ln 4: +12 dB for large magnitudes).
@@ -47,25 +47,13 @@ def gram(activations: torch.Tensor) -> torch.Tensor:
     return (f @ f.T) / f.shape[1]
 
 
-def _relative_sq_error(x: torch.Tensor, target: torch.Tensor, target_sq_norm: torch.Tensor) -> torch.Tensor:
-    return ((x - target) ** 2).sum() / target_sq_norm
-
-
-def content_loss(activations: list, targets: list, weights: list, target_sq_norms: list) -> torch.Tensor:
-    """``sum_l a_l ||F_x - F_c||^2 / ||F_c||^2`` over layers (see module docstring)."""
-    total = activations[0].new_zeros(())
-    for f, t, w, n in zip(activations, targets, weights, target_sq_norms):
+def weighted_relative_error(values: list, targets: list, weights: list, target_sq_norms: list) -> torch.Tensor:
+    """``sum_l w_l ||V_l - T_l||^2 / ||T_l||^2`` over layers: the content loss on activations, the
+    style loss on Gram matrices (see module docstring). Layers with weight 0 are skipped."""
+    total = values[0].new_zeros(())
+    for v, t, w, n in zip(values, targets, weights, target_sq_norms):
         if w:
-            total = total + w * _relative_sq_error(f, t, n)
-    return total
-
-
-def style_loss(grams: list, targets: list, weights: list, target_sq_norms: list) -> torch.Tensor:
-    """``sum_l b_l ||G_x - G_s||^2 / ||G_s||^2`` over layers (see module docstring)."""
-    total = grams[0].new_zeros(())
-    for g, t, w, n in zip(grams, targets, weights, target_sq_norms):
-        if w:
-            total = total + w * _relative_sq_error(g, t, n)
+            total = total + w * ((v - t) ** 2).sum() / n
     return total
 
 
@@ -134,6 +122,7 @@ class TeacherObjective:
         burst that dwarfs the rest of the result.
         """
         acts = self.descriptor(self.realisable(x).unsqueeze(0))
-        lc = content_loss(acts, self.content_targets, self.content_layers, self.content_norms)
-        ls = style_loss([gram(a) for a in acts], self.style_targets, self.style_layers, self.style_norms)
+        lc = weighted_relative_error(acts, self.content_targets, self.content_layers, self.content_norms)
+        ls = weighted_relative_error([gram(a) for a in acts], self.style_targets, self.style_layers,
+                                     self.style_norms)
         return self.content_weight * lc + self.style_weight * ls, lc, ls

@@ -31,7 +31,7 @@ from torch import nn
 from rtst.config import StftConfig
 from rtst.errors import AudioFileError, ParameterError
 from rtst.transfer.descriptors import DescriptorConfig, build_descriptor, save_descriptor
-from rtst.transfer.features import prepare_signal, signal_features
+from rtst.transfer.features import signal_features
 
 __all__ = ["TrainConfig", "find_dataset", "train_descriptor", "AUDIO_SUFFIXES"]
 
@@ -132,13 +132,12 @@ def _read_esc50(csv_path: Path) -> list:
 
 
 def _load_features(items: list, stft_config: StftConfig) -> list:
-    from rtst.io.files import read_audio
+    from rtst.transfer.run import load_clip
 
     feats = []
     for path, label in items:
-        audio, rate, _ = read_audio(path)
         try:
-            signal, _ = prepare_signal(audio, rate, stft_config, role=f"clip {path.name}")
+            signal, _ = load_clip(path, stft_config, role=f"clip {path.name}")
         except ParameterError:
             continue  # a silent clip has nothing to learn from; skipped, counted by the caller
         feats.append((signal_features(signal, stft_config), label))
