@@ -1,4 +1,4 @@
-"""Command line: ``rtst devices | live | render | bench | transfer | train-descriptor | demo`` (DESIGN §4).
+"""Command line: ``rtst devices | live | render | bench | transfer | train-descriptor | distill | demo`` (DESIGN §4).
 
 Errors are one line on stderr: exit status 2 for bad arguments or input (parameters, files,
 models), 1 for runtime failures (devices, streams).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -123,6 +124,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fold", type=int, default=5, help="ESC-50: the validation fold (default 5)")
     _add_stft_args(p)
     p.add_argument("--report", default=None, metavar="PATH.json", help="write the training record as JSON")
+
+    p = sub.add_parser("distill", help="train a real-time student for one style (needs the train extra)")
+    p.add_argument("--style", required=True, metavar="WAV", help="the style clip")
+    p.add_argument("--content", required=True, nargs="+", metavar="DIR", help="content files or folders (searched recursively)")
+    p.add_argument("--output", required=True, metavar="PATH.onnx", help="ONNX step model to write (checkpoint: PATH.onnx.ckpt)")
+    p.add_argument("--name", default=None, help="model name in reports (default: the output file's stem)")
+    p.add_argument("--steps", type=int, default=3000, help="Adam steps (default 3000)")
+    p.add_argument("--batch-size", type=int, default=4, help="content segments per step (default 4)")
+    p.add_argument("--segment-frames", type=int, default=128, help="frames per segment the loss sees (default 128)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="peak Adam learning rate (default 1e-3)")
+    p.add_argument("--content-weight", type=float, default=None,
+                   help=f"weight of the content loss (default {DEFAULT_CONTENT_WEIGHT}, as rtst transfer)")
+    p.add_argument("--style-weight", type=float, default=1.0, help="weight of the style loss (default 1)")
+    p.add_argument("--filters", type=int, default=1024, help="random descriptor filters (default 1024)")
+    p.add_argument("--kernel-size", type=int, default=11, help="random descriptor kernel in frames (default 11)")
+    p.add_argument("--dilation", type=int, default=1, help="random descriptor dilation in frames (default 1)")
+    p.add_argument("--descriptor-seed", type=int, default=0, help="seed of the descriptor's random weights (default 0)")
+    p.add_argument("--channels", type=int, default=192, help="student hidden channels (default 192)")
+    p.add_argument("--dilations", type=int, nargs="+", default=(1, 2, 4, 8), help="student layer dilations (default 1 2 4 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and segment draws (default 0)")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    p.add_argument("--resume", action="store_true", help="continue from PATH.onnx.ckpt")
+    p.add_argument("--device", default=None, help="torch device (default cuda when available, else cpu)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--style-licence", default=None, help="source and licence of the style clip, stored in the model")
+    _add_stft_args(p)
+    p.add_argument("--report", default=None, metavar="PATH.json", help="write the training report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("demo", help="render the bundled demo clip through the streaming engine")
     p.add_argument("--output", default="rtst-demo-out.wav", help="where to write the result (default rtst-demo-out.wav)")
@@ -395,18 +424,53 @@ def cmd_train_descriptor(args) -> int:
     return 0
 
 
+def cmd_distill(args) -> int:
+    stft_config = _stft_from_args(args)
+    _need_torch("rtst distill")
+    from rtst.report import write_report
+    from rtst.transfer.distill import DistillConfig, distill
+
+    if args.threads is not None:
+        if args.threads < 1:
+            from rtst.errors import ParameterError
+
+            raise ParameterError(f"--threads={args.threads} must be at least 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    content_weight = DEFAULT_CONTENT_WEIGHT if args.content_weight is None else args.content_weight
+    config = DistillConfig(steps=args.steps, batch_size=args.batch_size, segment_frames=args.segment_frames,
+                           learning_rate=args.learning_rate, content_weight=content_weight,
+                           style_weight=args.style_weight, filters=args.filters, kernel_size=args.kernel_size,
+                           dilation=args.dilation, descriptor_seed=args.descriptor_seed, channels=args.channels,
+                           dilations=tuple(args.dilations), seed=args.seed, checkpoint_every=args.checkpoint_every)
+    command = "rtst " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))
+    report = distill(args.style, args.content, args.output, stft_config, config=config, name=args.name,
+                     resume=args.resume, device=args.device, progress=None if args.quiet else sys.stderr,
+                     style_info={"licence": args.style_licence} if args.style_licence else None, command=command)
+    if args.report:
+        write_report(args.report, report)
+    f = report["final_losses_last100"]
+    print(f"wrote {args.output}: {report['steps']} steps in {report['seconds']:.0f} s on {report['device']}, "
+          f"loss {f['total']:.4g} (content {f['content']:.4g}, style {f['style']:.4g}; mean of the last 100 steps), "
+          f"{report['student']['parameters']} parameters, receptive field {report['student']['receptive_field_frames']} frames")
+    return 0
+
+
 def _phase_options(phase) -> dict:
     keys = ("iterations", "momentum", "asymmetric", "tol", "seed", "gamma")
     return {k: getattr(phase, k) for k in keys if hasattr(phase, k)}
 
 
 COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo,
-            "bench": cmd_bench, "transfer": cmd_transfer, "train-descriptor": cmd_train_descriptor}
+            "bench": cmd_bench, "transfer": cmd_transfer, "train-descriptor": cmd_train_descriptor,
+            "distill": cmd_distill}
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = None if argv is None else list(argv)
     try:
         return COMMANDS[args.command](args)
     except RtstError as exc:

@@ -12,7 +12,7 @@ latency. ``out_proj`` starts at zero, so an untrained student is the identity (p
 training moves it away from the content only as far as the loss asks. ``act`` is LeakyReLU(0.1).
 
 Streaming (:class:`StepModule`): one frame in, one frame out; each layer keeps its last
-``(k - 1) * d_l`` inputs as explicit state ``[1, channels, (k - 1) * d_l]``, passed in and returned,
+``(k - 1) * d_l`` inputs as explicit state ``[1, (k - 1) * d_l, channels]``, passed in and returned,
 so onnxruntime runs it frame by frame with no hidden state. :func:`export_onnx` writes the step graph
 with the metadata contract of :mod:`rtst.model.onnx` (DESIGN §3).
 """
@@ -77,8 +77,8 @@ class StudentConfig:
 
     @property
     def state_shapes(self) -> list:
-        """Shape of each layer's state, ``[1, channels, (kernel_size - 1) * dilation]``."""
-        return [[1, self.channels, (self.kernel_size - 1) * d] for d in self.dilations]
+        """Shape of each layer's state, ``[1, (kernel_size - 1) * dilation, channels]`` (time-major)."""
+        return [[1, (self.kernel_size - 1) * d, self.channels] for d in self.dilations]
 
     def n_parameters(self) -> int:
         c, b, k = self.channels, self.n_bins, self.kernel_size
@@ -111,24 +111,42 @@ class Student(nn.Module):
 
 
 class StepModule(nn.Module):
-    """One frame of a :class:`Student` with explicit state, for export and streaming."""
+    """One frame of a :class:`Student` with explicit state, for export and streaming.
+
+    The same weights as the student, rearranged for one frame: every convolution becomes a single
+    matrix product (a causal conv on one output frame reads ``kernel_size`` past frames, which are
+    gathered from the state and concatenated), so the exported graph is a chain of MatMul/Add
+    nodes that onnxruntime runs with little per-node overhead. State of layer ``l``: its last
+    ``(k - 1) * d_l`` hidden frames, time-major ``[1, (k - 1) * d_l, channels]``, oldest first.
+    """
 
     def __init__(self, student: Student):
         super().__init__()
         self.student = student
+        cfg = student.config
+        with torch.no_grad():
+            self.register_buffer("w_in", student.in_proj.weight[:, :, 0].T.contiguous())      # [bins, C]
+            self.register_buffer("b_in", student.in_proj.bias.clone())
+            # conv weight [C_out, C_in, k] -> [k * C_in, C_out], rows ordered (tap, channel)
+            for i, conv in enumerate(student.convs):
+                self.register_buffer(f"w{i}", conv.weight.permute(2, 1, 0).reshape(-1, cfg.channels).contiguous())
+                self.register_buffer(f"b{i}", conv.bias.clone())
+            self.register_buffer("w_out", student.out_proj.weight[:, :, 0].T.contiguous())    # [C, bins]
+            self.register_buffer("b_out", student.out_proj.bias.clone())
 
     def forward(self, frame: torch.Tensor, *states: torch.Tensor):
-        """frame [1, n_bins], states [1, channels, (k-1)*d] each -> (frame_out [1, n_bins], *new_states)."""
-        s = self.student
-        x = frame.unsqueeze(2)                        # [1, n_bins, 1]
-        h = s.in_proj(x)                              # [1, channels, 1]
+        """frame [1, n_bins], states [1, (k-1)*d, channels] each -> (frame_out [1, n_bins], *new_states)."""
+        cfg = self.student.config
+        k = cfg.kernel_size
+        h = frame @ self.w_in + self.b_in                               # [1, C]
         new_states = []
-        for conv, state in zip(s.convs, states):
-            window = torch.cat([state, h], dim=2)     # [1, channels, (k-1)*d + 1]
-            new_states.append(window[:, :, 1:])
-            h = h + nn.functional.leaky_relu(conv(window), _LEAK)
-        out = x + s.out_proj(h)
-        return (out.squeeze(2), *new_states)
+        for i, (d, state) in enumerate(zip(cfg.dilations, states)):
+            window = torch.cat([state, h.unsqueeze(1)], dim=1)        # [1, (k-1)*d + 1, C]
+            new_states.append(window[:, 1:, :])
+            taps = window[:, ::d, :].reshape(1, k * cfg.channels)     # frames t-(k-1)d, ..., t-d, t
+            h = h + nn.functional.leaky_relu(taps @ getattr(self, f"w{i}") + getattr(self, f"b{i}"), _LEAK)
+        out = frame + h @ self.w_out + self.b_out
+        return (out, *new_states)
 
     def initial_states(self) -> list:
         return [torch.zeros(shape) for shape in self.student.config.state_shapes]
