@@ -124,3 +124,50 @@ def test_collector_is_paused_while_streaming_and_restored_after(jack_server):
     finally:
         effect.stop()
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def _shipped_for_each_preset():
+    from rtst.config import PRESET_STFT
+    from rtst.model import load_model
+    from rtst.model.base import MODELS_DIR
+
+    chosen = {}
+    for path in sorted(MODELS_DIR.glob("*.onnx")):
+        stft = load_model(str(path)).stft
+        for preset, cfg in PRESET_STFT.items():
+            if cfg == stft:
+                chosen.setdefault(preset, path.stem)
+    return [pytest.param(name, id=preset) for preset, name in sorted(chosen.items())]
+
+
+@pytest.mark.parametrize("model", _shipped_for_each_preset())
+def test_live_with_a_shipped_style_model(jack_server, tmp_path, model):
+    """`rtst live --model NAME` on the JACK server: the style model runs in the callback, turns a
+    harmonic tone into finite, audible, different sound, and never overruns its compute budget."""
+    report_path = tmp_path / "live.json"
+    effect = subprocess.Popen(
+        [sys.executable, "-m", "rtst", "live", "--model", model, "--duration", "5", "--report", str(report_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    probe = LoopProbe()
+    try:
+        ins, outs = probe.wait_for_ports("PortAudio")
+        probe.patch(ins[0], outs[0])
+        time.sleep(0.5)
+        sr = jack_server["sample_rate"]
+        t = np.arange(sr) / sr
+        sig = np.zeros(int(1.5 * sr), np.float32)
+        sig[4800:4800 + sr] = 0.2 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))
+        rec = probe.play_and_record(sig)
+    finally:
+        probe.close()
+    stdout, stderr = effect.communicate(timeout=60)
+    assert effect.returncode == 0, stderr
+    report = json.loads(report_path.read_text())
+    assert report["model"] == model or model in json.dumps(report)
+    lag = report["latency_samples"]["total"]
+    out = rec[lag + 4800 + sr // 4:lag + 4800 + sr]          # the steady part of the tone, through the effect
+    src = sig[4800 + sr // 4:4800 + sr]
+    assert np.all(np.isfinite(rec)) and np.max(np.abs(rec)) <= 1.0
+    assert np.sqrt(np.mean(out ** 2)) > 0.01                # audible
+    assert np.max(np.abs(out - src)) > 0.05                 # and not the input passed through
+    assert report["stream"]["deadline_misses"] == 0 and report["deadline_misses"] == 0

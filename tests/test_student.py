@@ -33,7 +33,7 @@ def features(rng, n_bins, n_frames):
 def test_untrained_student_is_the_identity(rng):
     net = Student(StudentConfig(n_bins=CFG.n_bins, channels=16)).eval()
     x = torch.from_numpy(features(rng, CFG.n_bins, 20))[None]
-    assert torch.equal(net(x), x)
+    torch.testing.assert_close(net(x), x, rtol=1e-5, atol=1e-5)
 
 
 def test_output_is_causal_with_the_stated_receptive_field(rng):
@@ -126,3 +126,16 @@ def test_student_config_errors():
         StudentConfig(dilations=())
     with pytest.raises(ParameterError, match="n_bins"):
         export_onnx(Student(StudentConfig(n_bins=10, channels=4)), "/tmp/x.onnx", CFG, name="x")
+
+
+def test_output_keeps_each_frames_energy_and_silence_stays_silent(rng):
+    net = trained_like(StudentConfig(n_bins=CFG.n_bins, channels=16, dilations=(1, 2)), seed=4)
+    x = features(rng, CFG.n_bins, 30)
+    x[:, 10:20] = 0.0                                  # ten frames of digital silence
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)[None])[0].numpy().astype(np.float64)
+    assert not np.allclose(y, x, atol=1e-2)            # the (random) network does reshape the spectrum
+    energy = lambda f: (np.expm1(f.astype(np.float64)) ** 2).sum(axis=0)  # noqa: E731
+    loud = np.r_[0:10, 20:30]
+    np.testing.assert_allclose(energy(y)[loud], energy(x)[loud], rtol=1e-3)
+    assert np.expm1(y[:, 10:20]).max() < 1e-3          # silence in, silence out

@@ -5,11 +5,15 @@ as channels (time-shift invariant, not frequency-shift invariant, like the teach
 
     h   = in_proj(x)                          1x1 conv, n_bins -> channels
     h   = h + act(conv_l(pad_left(h)))        per layer l: causal conv, kernel k, dilation d_l
-    out = x + out_proj(h)                     1x1 conv, channels -> n_bins (zero-initialised)
+    y   = x + out_proj(h)                     1x1 conv, channels -> n_bins (zero-initialised)
+    out = match_energy(x, y)                  y rescaled per frame to the input frame's energy
 
 Causal: output frame t depends on input frames t - receptive_field + 1 .. t only, so it adds no
 latency. ``out_proj`` starts at zero, so an untrained student is the identity (passthrough) and
 training moves it away from the content only as far as the loss asks. ``act`` is LeakyReLU(0.1).
+The last step keeps each output frame's magnitude energy equal to its input frame's: the network
+reshapes the spectrum, the performer's dynamics pass through, and silence in is silence out
+(without it a trained student hisses its learned texture at about -24 dB into silence).
 
 Streaming (:class:`StepModule`): one frame in, one frame out; each layer keeps its last
 ``(k - 1) * d_l`` inputs as explicit state ``[1, (k - 1) * d_l, channels]``, passed in and returned,
@@ -38,6 +42,20 @@ __all__ = ["StudentConfig", "Student", "StepModule", "export_onnx", "FEATURE_SCA
 #: Feature scale written into the model: feature = log1p(FEATURE_SCALE * |X|), as the teacher's.
 FEATURE_SCALE = 1.0
 _LEAK = 0.1
+#: Energy floor (squared magnitude summed over bins) of :func:`match_energy`: far below any
+#: audible frame, so silence in gives (almost exactly) silence out.
+ENERGY_FLOOR = 1e-6
+
+
+def match_energy(x: torch.Tensor, y: torch.Tensor, dim: int) -> torch.Tensor:
+    """Features ``y`` rescaled, frame by frame, to the magnitude energy of ``x`` (log1p features;
+    ``dim`` is the bin axis). The student changes the spectral shape, the performer keeps the
+    dynamics: silence stays silence, a crescendo stays a crescendo. Output is >= 0."""
+    mx = torch.exp(x.clamp_min(0.0)) - 1.0   # expm1, which the ONNX exporter lacks
+    my = torch.exp(y.clamp_min(0.0)) - 1.0
+    gain = torch.sqrt(((mx * mx).sum(dim=dim, keepdim=True) + ENERGY_FLOOR)
+                      / ((my * my).sum(dim=dim, keepdim=True) + ENERGY_FLOOR))
+    return torch.log1p(my * gain)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +125,7 @@ class Student(nn.Module):
         for conv, d in zip(self.convs, self.config.dilations):
             pad = (self.config.kernel_size - 1) * d
             h = h + nn.functional.leaky_relu(conv(nn.functional.pad(h, (pad, 0))), _LEAK)
-        return x + self.out_proj(h)
+        return match_energy(x, x + self.out_proj(h), dim=1)
 
 
 class StepModule(nn.Module):
@@ -145,7 +163,7 @@ class StepModule(nn.Module):
             new_states.append(window[:, 1:, :])
             taps = window[:, ::d, :].reshape(1, k * cfg.channels)     # frames t-(k-1)d, ..., t-d, t
             h = h + nn.functional.leaky_relu(taps @ getattr(self, f"w{i}") + getattr(self, f"b{i}"), _LEAK)
-        out = frame + h @ self.w_out + self.b_out
+        out = match_energy(frame, frame + h @ self.w_out + self.b_out, dim=1)
         return (out, *new_states)
 
     def initial_states(self) -> list:
