@@ -14,7 +14,9 @@ all kept out of the training corpus by tools/make_corpus.py), rows:
 Columns: the teacher objective (relative losses with the training descriptor; the student's on the
 feature frames it outputs, the teacher's on its optimised features), the independent timbre distance
 to the style (Fréchet distance of MFCC statistics) and its change against passthrough, content
-retention (time-aligned loudness-envelope correlation), wall time, and the student's speed-up.
+retention (time-aligned loudness-envelope correlation; a student keeps each frame's input energy by
+construction, so for it the onset-envelope correlation beside it says more), wall time, and the
+student's speed-up over the teacher.
 Then per model: one ONNX step (``model.process``, feature transform included) timed over many hops,
 p50/p99/max in microseconds and as a fraction of the hop budget.
 
@@ -160,7 +162,7 @@ def main():
                "machine": platform.processor() or platform.machine(), "torch": version_of("torch"),
                "onnxruntime": version_of("onnxruntime"), "teacher_iterations": args.iterations, "models": []}
     print(f"student vs teacher, held-out content, teacher {args.iterations} L-BFGS iterations; each row: "
-          "objective (content, style) | timbre distance (change vs passthrough) | retention | wall")
+          "objective (content, style) | timbre distance (change vs passthrough) | retention (onset correlation) | wall")
     for path in paths:
         meta = read_training(path)
         training, style_meta = meta["training"], meta["style"]
@@ -210,7 +212,7 @@ def main():
                 wall_text = f"{r['wall_s']:8.2f} s" if "wall_s" in r else " " * 10
                 print(f"    {key:<12} {r['objective'][0]:.4f} ({r['objective'][1]:.3f}, {r['objective'][2]:.4f}) | "
                       f"{r['timbre_distance']:7.2f} ({100 * r['timbre_distance_change']:+4.0f} %) | "
-                      f"{r['content_retention']:.2f} | {wall_text}")
+                      f"{r['content_retention']:.2f} (onsets {r['onset_correlation']:.2f}) | {wall_text}")
             if args.iterations:
                 print(f"    student/teacher objective {row['objective_ratio']:.2f}x, speed-up {row['speedup']:.0f}x")
         timing = time_steps(path, stft_config, signal_features(contents[0][1], stft_config)
@@ -230,7 +232,7 @@ def main():
                   row["speedup"] >= 1000]
             print(f"  {entry['model']:<16} {row['content']:<15} objective {row['objective_ratio']:.2f}x "
                   f"{'ok' if ok[0] else 'MISS'} | timbre {100 * s['timbre_distance_change']:+.0f} % retention "
-                  f"{s['content_retention']:.2f} {'ok' if ok[1] else 'MISS'} | {row['speedup']:.0f}x {'ok' if ok[2] else 'MISS'}")
+                  f"{s['content_retention']:.2f} {'ok' if ok[1] else 'MISS'} (onsets {s['onset_correlation']:.2f}) | {row['speedup']:.0f}x {'ok' if ok[2] else 'MISS'}")
         print(f"  {entry['model']:<16} step p99 {100 * entry['step']['p99_fraction']:.1f} % "
               f"{'ok' if entry['step']['p99_fraction'] <= 0.05 else 'MISS'}")
     if args.json:

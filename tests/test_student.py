@@ -139,3 +139,14 @@ def test_output_keeps_each_frames_energy_and_silence_stays_silent(rng):
     loud = np.r_[0:10, 20:30]
     np.testing.assert_allclose(energy(y)[loud], energy(x)[loud], rtol=1e-3)
     assert np.expm1(y[:, 10:20]).max() < 1e-3          # silence in, silence out
+
+
+def test_energy_matching_stays_finite_for_wild_frames():
+    from rtst.transfer.student import match_energy
+
+    x = torch.full((1, CFG.n_bins, 3), 5.0)
+    y = torch.tensor([0.0, 60.0, 200.0, 1e4]).repeat(CFG.n_bins // 4 + 1)[:CFG.n_bins]
+    y = torch.stack([y, -y, torch.zeros_like(y)], dim=1)[None].requires_grad_(True)
+    out = match_energy(x, y, dim=1)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(y.grad).all()

@@ -45,14 +45,18 @@ _LEAK = 0.1
 #: Energy floor (squared magnitude summed over bins) of :func:`match_energy`: far below any
 #: audible frame, so silence in gives (almost exactly) silence out.
 ENERGY_FLOOR = 1e-6
+#: Largest log1p feature :func:`match_energy` lets through before its exponential (e^20 = 4.9e8,
+#: ~170 dB above a unit magnitude): float32 energies then stay finite, so a wild frame during
+#: training cannot turn into inf / inf = NaN.
+FEATURE_LIMIT = 20.0
 
 
 def match_energy(x: torch.Tensor, y: torch.Tensor, dim: int) -> torch.Tensor:
     """Features ``y`` rescaled, frame by frame, to the magnitude energy of ``x`` (log1p features;
     ``dim`` is the bin axis). The student changes the spectral shape, the performer keeps the
     dynamics: silence stays silence, a crescendo stays a crescendo. Output is >= 0."""
-    mx = torch.exp(x.clamp_min(0.0)) - 1.0   # expm1, which the ONNX exporter lacks
-    my = torch.exp(y.clamp_min(0.0)) - 1.0
+    mx = torch.exp(x.clamp(0.0, FEATURE_LIMIT)) - 1.0   # expm1, which the ONNX exporter lacks
+    my = torch.exp(y.clamp(0.0, FEATURE_LIMIT)) - 1.0
     gain = torch.sqrt(((mx * mx).sum(dim=dim, keepdim=True) + ENERGY_FLOOR)
                       / ((my * my).sum(dim=dim, keepdim=True) + ENERGY_FLOOR))
     return torch.log1p(my * gain)
