@@ -16,7 +16,8 @@ import soundfile as sf
 
 from rtst.config import PRESET_STFT
 from rtst.engine import Processor
-from rtst.model import MODELS_DIR, load_model
+from rtst.model import load_model
+from rtst.model.base import MODELS_DIR
 from rtst.phase import METHODS
 
 ort = pytest.importorskip("onnxruntime")
