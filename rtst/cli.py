@@ -304,6 +304,7 @@ def cmd_live(args) -> int:
                           extra={"stream": {**live_stats, "block_size": stream_config.block_size,
                                             "started_monotonic_s": effect.started_at,
                                             "xrun_times_s": effect.xrun_times_s(),
+                                            "deadline_miss_times_s": effect.deadline_miss_times_s(),
                                             "input_device": effect.input_device,
                                             "output_device": effect.output_device}})
     if args.report:

@@ -82,6 +82,7 @@ class LiveEffect:
         self._counters = np.zeros(8, dtype=np.int64)
         self._callback_ns = np.zeros(CALLBACK_TIMES_CAPACITY, dtype=np.int64)
         self._xrun_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # stream frame of each xrun
+        self._miss_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # ... of each deadline miss
         self._frames_done = np.zeros(1, dtype=np.int64)
         self._stream = None
         self._gc_was_enabled = True
@@ -124,7 +125,10 @@ class LiveEffect:
         self._callback_ns[n & (CALLBACK_TIMES_CAPACITY - 1)] = elapsed
         c[_CALLBACKS] = n + 1
         if elapsed * self.sample_rate > frames * 1_000_000_000:
-            c[_DEADLINE_MISSES] += 1
+            m = c[_DEADLINE_MISSES]
+            if m < XRUN_LOG_CAPACITY:
+                self._miss_frames[m] = self._frames_done[0] - frames
+            c[_DEADLINE_MISSES] = m + 1
 
     # ---------------------------------------------------------------- control
     def start(self) -> None:
@@ -199,6 +203,12 @@ class LiveEffect:
         """Stream time (seconds since start) of each xrun, the first XRUN_LOG_CAPACITY of them."""
         n = min(int(self._counters[_XRUNS]), XRUN_LOG_CAPACITY)
         return [round(float(f) / self.sample_rate, 4) for f in self._xrun_frames[:n]]
+
+    def deadline_miss_times_s(self) -> list:
+        """Stream time (seconds since start) of each callback that overran its block, the first
+        XRUN_LOG_CAPACITY of them."""
+        n = min(int(self._counters[_DEADLINE_MISSES]), XRUN_LOG_CAPACITY)
+        return [round(float(f) / self.sample_rate, 4) for f in self._miss_frames[:n]]
 
     def callback_times_ns(self) -> np.ndarray:
         return ring_history(self._callback_ns, int(self._counters[_CALLBACKS]))
