@@ -215,8 +215,8 @@ def main():
                       f"{r['content_retention']:.2f} (onsets {r['onset_correlation']:.2f}) | {wall_text}")
             if args.iterations:
                 print(f"    student/teacher objective {row['objective_ratio']:.2f}x, speed-up {row['speedup']:.0f}x")
-        timing = time_steps(path, stft_config, signal_features(contents[0][1], stft_config)
-                            if stft_config.sample_rate == teacher_clips.SAMPLE_RATE else content_feat, args.step_hops)
+        first = resample_to(contents[0][1], teacher_clips.SAMPLE_RATE, stft_config.sample_rate)
+        timing = time_steps(path, stft_config, signal_features(first, stft_config), args.step_hops)
         entry["step"] = timing
         print(f"  ONNX step over {timing['hops']} hops: p50 {timing['p50_us']:.0f} us, p99 {timing['p99_us']:.0f} us, "
               f"max {timing['max_us']:.0f} us of a {timing['budget_us']:.0f} us hop (p99 "

@@ -30,7 +30,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -43,8 +42,8 @@ from rtst.transfer import DEFAULT_CONTENT_WEIGHT
 from rtst.transfer.losses import HEADROOM
 from rtst.transfer.student import Student, StudentConfig
 
-__all__ = ["DistillConfig", "BatchObjective", "ContentCorpus", "distill", "style_gram", "CHECKPOINT_FORMAT",
-           "AUDIO_SUFFIXES"]
+__all__ = ["DistillConfig", "BatchObjective", "ContentCorpus", "distill", "style_gram", "read_training",
+           "find_audio", "CHECKPOINT_FORMAT", "AUDIO_SUFFIXES"]
 
 CHECKPOINT_FORMAT = "rtst-student-checkpoint-v1"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
@@ -430,6 +429,3 @@ def read_training(path) -> dict:
     return {"training": json.loads(meta.get("rtst.training", "{}")), "style": json.loads(meta.get("rtst.style", "{}")),
             "student": json.loads(meta.get("rtst.student", "{}"))}
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: rtst distill --help")
