@@ -40,6 +40,8 @@ MAX_FRAME_PEAK = 4.0
 OUTPUT_LIMIT = 1.0
 #: Mix smoothing time constant (seconds): parameter changes glide instead of stepping.
 MIX_SMOOTHING_S = 0.01
+#: Length of the bypass crossfade (linear, equal gain: wet and latency-aligned dry are correlated).
+BYPASS_FADE_S = 0.02
 #: Per-hop compute times kept (ring) for meters and reports.
 TIMING_CAPACITY = 1 << 16
 
@@ -128,10 +130,12 @@ def _sanitise_magnitude(mag, limit):
 
 
 @njit(cache=True, nogil=True)
-def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, output_limit):
+def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, bypass_state, output_limit):
     """Pop ``count`` wet samples, mix with the input delayed by ``latency``, clip, write ``out``.
 
-    ``mix_state`` = [target, current, smoothing coefficient]. A FIFO shortfall (a block larger than
+    ``mix_state`` = [target, current, smoothing coefficient]. ``bypass_state`` = [target (0 effect,
+    1 bypassed), current, step per sample]: a linear crossfade from the mixed effect to the delayed
+    dry input and back, so toggling bypass never clicks and never shifts the timing. A FIFO shortfall (a block larger than
     the engine was prepared for) gives zeros and is counted; the read position still advances so
     the latency never drifts. Real-time safe.
     """
@@ -143,6 +147,9 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, o
     target = mix_state[0]
     current = mix_state[1]
     coef = mix_state[2]
+    b_target = bypass_state[0]
+    b_current = bypass_state[1]
+    b_step = bypass_state[2]
     clipped = 0
     short = 0
     for i in range(count):
@@ -161,6 +168,13 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, o
             y = wet if target == 1.0 else target * wet + (1.0 - target) * dry
         else:
             y = current * wet + (1.0 - current) * dry
+        if b_current != b_target:
+            if b_current < b_target:
+                b_current = min(b_target, b_current + b_step)
+            else:
+                b_current = max(b_target, b_current - b_step)
+        if b_current != 0.0:
+            y = dry if b_current == 1.0 else y + b_current * (dry - y)
         if y > output_limit:
             y = output_limit
             clipped += 1
@@ -175,6 +189,7 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, o
     counters[_CLIPPED] += clipped
     counters[_UNDERRUNS] += short
     mix_state[1] = current
+    bypass_state[1] = b_current
 
 
 @njit(cache=True, nogil=True)
@@ -271,6 +286,7 @@ class Processor:
         mix = require_float("mix", mix, 0.0, 1.0)
         coef = 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate))
         self._mix_state = np.array([mix, mix, coef])
+        self._bypass_state = np.array([0.0, 0.0, 1.0 / max(1.0, BYPASS_FADE_S * stft_config.sample_rate)])
         #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
 
@@ -286,6 +302,16 @@ class Processor:
     def set_mix(self, mix: float) -> None:
         """Set the dry/wet target; the audio thread glides to it (10 ms). Lock-free."""
         self._mix_state[0] = require_float("mix", mix, 0.0, 1.0)
+
+    @property
+    def bypassed(self) -> bool:
+        return bool(self._bypass_state[0] == 1.0)
+
+    def set_bypass(self, bypassed: bool) -> None:
+        """Bypass the effect (or bring it back) with a 20 ms linear crossfade to the input, delayed
+        by the effect's latency so that the timing does not jump. The model and phase keep running,
+        so coming back is seamless too. Lock-free: one float written, read by the audio thread."""
+        self._bypass_state[0] = 1.0 if bypassed else 0.0
 
     # ---------------------------------------------------------------- audio thread
     def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -322,7 +348,7 @@ class Processor:
                 if self._counters[_FILL] == hop:
                     self._run_hop()
             _emit(out, pos, piece, self._out_ring, self._dry_ring, self.latency_samples,
-                  self._counters, self._mix_state, OUTPUT_LIMIT)
+                  self._counters, self._mix_state, self._bypass_state, OUTPUT_LIMIT)
             pos = end
         return out
 
@@ -349,6 +375,7 @@ class Processor:
                     self._counters, self._hop_ns):
             buf[:] = 0
         self._mix_state[1] = self._mix_state[0]
+        self._bypass_state[1] = self._bypass_state[0]
         self.model.reset()
         self.phase.reset()
         self._prime()
@@ -398,5 +425,6 @@ class Processor:
             "lookahead": self.phase.lookahead,
             "model": self.model.name,
             "mix": self.mix,
+            "bypassed": self.bypassed,
             "block_size": self.block_size,
         }

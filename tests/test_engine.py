@@ -249,3 +249,53 @@ def test_numba_allocation_counter_is_live():
     before = rtsys.get_allocation_stats().alloc
     allocate(4)
     assert rtsys.get_allocation_stats().alloc > before
+
+
+class _Gain(StepModel):
+    """Scales the magnitude: a wet path that clearly differs from the dry one."""
+
+    name = "gain"
+
+    def __init__(self, gain):
+        self.gain = gain
+
+    def process(self, mag_in, mag_out):
+        np.multiply(mag_in, self.gain, out=mag_out)
+
+
+def _bypass_run(toggle_at, bypass_to, sr=48000, seconds=1.0):
+    t = np.arange(int(seconds * sr)) / sr
+    x = (0.4 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32)
+    proc = Processor(StftConfig(), model=_Gain(2.0), phase="input")
+    proc.set_bypass(not bypass_to)
+    proc.reset()                            # start settled in the first state
+    y = np.zeros_like(x)
+    proc.process(x[:toggle_at], y[:toggle_at])
+    proc.set_bypass(bypass_to)
+    proc.process(x[toggle_at:], y[toggle_at:])
+    return x, y, proc
+
+
+@pytest.mark.parametrize("bypass_to", [True, False])
+def test_bypass_crossfades_to_the_latency_aligned_input_without_a_click(bypass_to):
+    from rtst.engine import BYPASS_FADE_S
+
+    toggle = 24000 + 77
+    x, y, proc = _bypass_run(toggle, bypass_to)
+    lat = proc.latency_samples
+    fade = int(BYPASS_FADE_S * 48000)
+    dry = np.zeros_like(x)
+    dry[lat:] = x[:-lat]
+    wet_part, dry_part = (slice(lat + 4096, toggle), slice(toggle + fade + 1, None))
+    if not bypass_to:
+        wet_part, dry_part = slice(toggle + fade + 1, None), slice(lat + 4096, toggle)
+    # bypassed: exactly the input, delayed by the effect's latency (timing does not jump)
+    np.testing.assert_allclose(y[dry_part], dry[dry_part], atol=1e-6)
+    # the effect: twice as loud as the input (the gain model), so switching is a real change
+    assert np.max(np.abs(y[wet_part])) > 1.9 * np.max(np.abs(x))
+    # no click: the largest sample-to-sample step across the toggle is no larger than the steady
+    # signal's own (an instant switch would step by up to |wet - dry| = 0.4)
+    steady = max(np.max(np.abs(np.diff(y[wet_part]))), np.max(np.abs(np.diff(y[dry_part]))))
+    around = np.max(np.abs(np.diff(y[toggle - 10:toggle + fade + 10])))
+    assert around <= steady * 1.05 + 1e-6, (around, steady)
+    assert proc.bypassed == bypass_to and proc.describe()["bypassed"] == bypass_to
