@@ -40,6 +40,9 @@ MAX_FRAME_PEAK = 4.0
 OUTPUT_LIMIT = 1.0
 #: Mix smoothing time constant (seconds): parameter changes glide instead of stepping.
 MIX_SMOOTHING_S = 0.01
+#: Time constant of the style-morph control, and length of a model swap's crossfade (seconds).
+MORPH_SMOOTHING_S = 0.03
+SWAP_FADE_S = 0.1
 #: Length of the bypass crossfade (linear, equal gain: wet and latency-aligned dry are correlated).
 BYPASS_FADE_S = 0.02
 #: Per-hop compute times kept (ring) for meters and reports.
@@ -127,6 +130,14 @@ def _sanitise_magnitude(mag, limit):
         if mag[k] > limit:
             mag[k] = limit
     return False
+
+
+@njit(cache=True, nogil=True)
+def _morph(mag_a, mag_b, alpha, out):
+    """``out = expm1((1 - alpha) log1p(a) + alpha log1p(b))``: interpolation in the models' own
+    log1p feature domain (a geometric blend for loud bins, linear for quiet ones). Real-time safe."""
+    for k in range(out.shape[0]):
+        out[k] = np.expm1((1.0 - alpha) * np.log1p(mag_a[k]) + alpha * np.log1p(mag_b[k]))
 
 
 @njit(cache=True, nogil=True)
@@ -287,6 +298,13 @@ class Processor:
         coef = 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate))
         self._mix_state = np.array([mix, mix, coef])
         self._bypass_state = np.array([0.0, 0.0, 1.0 / max(1.0, BYPASS_FADE_S * stft_config.sample_rate)])
+        # second model (style morph or a model being swapped in): [target, current, per-hop coef]
+        self._model_b = None
+        self._mag_b = np.zeros(n_bins)                          # [n_bins] second model's magnitude
+        self._mag_a = np.zeros(n_bins)                          # [n_bins] first model's, while blending
+        self._morph_state = np.array([0.0, 0.0, 1.0 - math.exp(-hop / (MORPH_SMOOTHING_S * stft_config.sample_rate))])
+        self._swap_step = hop / (SWAP_FADE_S * stft_config.sample_rate)
+        self._swapping = False
         #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
 
@@ -302,6 +320,49 @@ class Processor:
     def set_mix(self, mix: float) -> None:
         """Set the dry/wet target; the audio thread glides to it (10 ms). Lock-free."""
         self._mix_state[0] = require_float("mix", mix, 0.0, 1.0)
+
+    def _prepared(self, model: StepModel) -> StepModel:
+        model.check(self.stft)
+        if model.latency_frames != self.model.latency_frames:
+            raise ParameterError(f"model {model.name!r} adds {model.latency_frames} frames of latency, the running "
+                                 f"model {self.model.latency_frames}: they cannot be blended")
+        model.prepare(self.stft.n_bins)
+        model.reset()
+        return model
+
+    def set_morph_model(self, model: StepModel | None) -> None:
+        """Load a second style to morph towards (``None`` unloads it). Call off the audio thread:
+        the model is checked, prepared and warmed here, then handed over by one reference write.
+        Both models then run every hop (twice the model cost)."""
+        if self._swapping:
+            raise ParameterError("a model swap is in progress")
+        self._model_b = None if model is None else self._prepared(model)
+        if model is None:
+            self._morph_state[0] = self._morph_state[1] = 0.0
+
+    @property
+    def morph(self) -> float:
+        return float(self._morph_state[0])
+
+    def set_morph(self, amount: float) -> None:
+        """Blend between the model (0) and the morph model (1), in the log1p feature domain; the
+        audio thread glides to it (30 ms time constant). Lock-free."""
+        self._morph_state[0] = require_float("morph", amount, 0.0, 1.0)
+
+    def swap_model(self, model: StepModel) -> None:
+        """Replace the running model without a glitch: ``model`` is prepared and warmed here (off the
+        audio thread), runs beside the old one while the output crossfades to it over SWAP_FADE_S,
+        then takes over alone. :attr:`swapping` is True until then."""
+        if self._swapping:
+            raise ParameterError("a model swap is already in progress")
+        model = self._prepared(model)
+        self._morph_state[0] = self._morph_state[1] = 0.0
+        self._model_b = model
+        self._swapping = True
+
+    @property
+    def swapping(self) -> bool:
+        return self._swapping
 
     @property
     def bypassed(self) -> bool:
@@ -357,7 +418,25 @@ class Processor:
         t0 = time.perf_counter_ns()
         tables = self._plan.tables
         analyse_frame(self._in_buf, self._window, self._spec_in, self.mag_in, self._scratch, *tables)
-        self.model.process(self.mag_in, self.mag_out)
+        b = self._model_b
+        if b is None:
+            self.model.process(self.mag_in, self.mag_out)
+        else:
+            self.model.process(self.mag_in, self._mag_a)
+            b.process(self.mag_in, self._mag_b)
+            m = self._morph_state
+            if self._swapping:   # linear ramp to 1, then the new model takes over
+                m[1] = min(1.0, m[1] + self._swap_step)
+            else:                # one-pole glide towards the morph control
+                m[1] += (m[0] - m[1]) * m[2]
+                if abs(m[0] - m[1]) < 1e-6:
+                    m[1] = m[0]
+            _morph(self._mag_a, self._mag_b, m[1], self.mag_out)
+            if self._swapping and m[1] >= 1.0:
+                self.model = b
+                self._model_b = None
+                self._swapping = False
+                m[0] = m[1] = 0.0
         bad = _sanitise_magnitude(self.mag_out, self._mag_limit)
         self.phase.process(self.mag_out, self._spec_in, self._spec_out)
         ok = synthesise_frame(self._spec_out, self._synthesis, self._acc, self._spec_scratch,
@@ -376,7 +455,10 @@ class Processor:
             buf[:] = 0
         self._mix_state[1] = self._mix_state[0]
         self._bypass_state[1] = self._bypass_state[0]
+        self._morph_state[1] = self._morph_state[0]
         self.model.reset()
+        if self._model_b is not None:
+            self._model_b.reset()
         self.phase.reset()
         self._prime()
 
@@ -391,6 +473,7 @@ class Processor:
         out = np.zeros_like(noise)
         self.process(noise, out)
         self.process(noise.astype(np.float64), out.astype(np.float64))
+        _morph(self._mag_a, self._mag_b, 0.5, self._mag_b)    # compile the morph kernel now
         self.reset()
 
     # ---------------------------------------------------------------- reporting
@@ -426,5 +509,7 @@ class Processor:
             "model": self.model.name,
             "mix": self.mix,
             "bypassed": self.bypassed,
+            "morph": self.morph,
+            "morph_model": None if self._model_b is None or self._swapping else self._model_b.name,
             "block_size": self.block_size,
         }
