@@ -44,6 +44,30 @@ def harmonic_tone(n: int, sample_rate: int = 48000, f0: float = 220.0, vibrato_h
     return (0.2 * sum(np.sin(h * ph) / h for h in range(1, 10))).astype(np.float32)
 
 
+def allocation_rounds(step, calls: int, rounds: int = 3, warm=None) -> list:
+    """Bytes that ``calls`` calls of ``step()`` keep and peak at, per round, under tracemalloc:
+    ``[(kept, peak), ...]``. ``warm()``, if given, runs first under tracemalloc (its allocations,
+    and tracemalloc's own first-use ones, are not counted)."""
+    import itertools
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        if warm is not None:
+            warm()
+        result = []
+        for _ in range(rounds):
+            tracemalloc.reset_peak()
+            base, _ = tracemalloc.get_traced_memory()
+            for _ in itertools.repeat(None, calls):
+                step()
+            current, peak = tracemalloc.get_traced_memory()
+            result.append((current - base, peak - base))
+    finally:
+        tracemalloc.stop()
+    return result
+
+
 def _jack_running() -> bool:
     if shutil.which("jack_lsp") is None:
         return False

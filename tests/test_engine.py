@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from numba import njit
 
-from conftest import chirp, harmonic_tone
+from conftest import allocation_rounds, chirp, harmonic_tone
 from rtst.config import StftConfig
 from rtst.dsp.stft import stft
 from rtst.engine import OUTPUT_LIMIT, Processor
@@ -379,21 +379,13 @@ def test_morph_and_swap_allocate_nothing_on_the_audio_path_and_refuse_bad_models
     for _ in range(50):
         proc.process(x, out)
     proc.set_morph_model(None)
-    tracemalloc.start()
-    try:
-        for _ in range(100):                      # tracemalloc's own first-use allocations
+
+    def warm_then_swap():
+        for _ in range(100):
             proc.process(x, out)
         proc.swap_model(_Gain(0.5))               # (prepares the model: allowed to allocate)
-        rounds = []
-        for _ in range(3):                        # the swap completes in the first round
-            tracemalloc.reset_peak()
-            base, _ = tracemalloc.get_traced_memory()
-            for _ in range(150):
-                proc.process(x, out)
-            current, peak = tracemalloc.get_traced_memory()
-            rounds.append((current - base, peak - base))
-    finally:
-        tracemalloc.stop()
+    # the swap completes in the first round
+    rounds = allocation_rounds(lambda: proc.process(x, out), 150, warm=warm_then_swap)
     assert all(kept < 256 and peak < 1024 for kept, peak in rounds), rounds
     assert not proc.swapping
     proc.swap_model(_Gain(1.0))

@@ -86,8 +86,7 @@ def test_cli_render_with_onnx_model_and_mismatch_error(echo_path, tmp_path, rng,
 
 
 def test_processor_with_onnx_model_allocates_nothing_in_steady_state(tmp_path, rng):
-    import itertools
-    import tracemalloc
+    from conftest import allocation_rounds
 
     path = write_echo_model(tmp_path / "echo1024.onnx", n_fft=1024, hop_length=256)
     proc = Processor(StftConfig(), model=load_model(path), block_size=256)
@@ -95,19 +94,8 @@ def test_processor_with_onnx_model_allocates_nothing_in_steady_state(tmp_path, r
     out = np.zeros_like(x)
     for _ in range(200):
         proc.process(x, out)
-    tracemalloc.start()
-    try:
-        # onnxruntime's binding keeps one small object from the latest run alive (124 bytes here),
-        # replaced on every run. A per-call leak would keep >= 1000 x 28 bytes per round.
-        rounds = []
-        for _ in range(3):
-            tracemalloc.reset_peak()
-            base, _ = tracemalloc.get_traced_memory()
-            for _ in itertools.repeat(None, 1000):
-                proc.process(x, out)
-            current, peak = tracemalloc.get_traced_memory()
-            rounds.append((current - base, peak - base))
-    finally:
-        tracemalloc.stop()
+    # onnxruntime's binding keeps one small object from the latest run alive (124 bytes here),
+    # replaced on every run. A per-call leak would keep >= 1000 x 28 bytes per round.
+    rounds = allocation_rounds(lambda: proc.process(x, out), 1000)
     assert all(kept < 256 for kept, _ in rounds), rounds
     assert all(peak < 1024 for _, peak in rounds), rounds

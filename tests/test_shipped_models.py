@@ -6,14 +6,13 @@ CLI, and is documented in models/README.md. The set covers at least three styles
 preset and one at the low-latency preset.
 """
 
-import itertools
 import json
-import tracemalloc
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import allocation_rounds
 from rtst.config import PRESET_STFT
 from rtst.engine import Processor
 from rtst.model import load_model
@@ -98,18 +97,7 @@ def test_shipped_model_allocates_nothing_per_step(path):
     out = np.zeros_like(mag)
     for _ in range(100):
         model.process(mag, out)
-    tracemalloc.start()
-    try:
-        rounds = []
-        for _ in range(3):
-            tracemalloc.reset_peak()
-            base, _ = tracemalloc.get_traced_memory()
-            for _ in itertools.repeat(None, 500):
-                model.process(mag, out)
-            current, peak = tracemalloc.get_traced_memory()
-            rounds.append((current - base, peak - base))
-    finally:
-        tracemalloc.stop()
+    rounds = allocation_rounds(lambda: model.process(mag, out), 500)
     # onnxruntime's binding keeps one small object of the latest run alive; a leak per step would
     # keep >= 500 x 28 bytes per round
     assert all(kept < 256 and peak < 1024 for kept, peak in rounds), rounds
