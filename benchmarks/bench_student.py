@@ -144,7 +144,6 @@ def main():
     parser.add_argument("--step-hops", type=int, default=5000, help="ONNX steps to time per model (default 5000)")
     parser.add_argument("--json", default=None, help="write all figures to this JSON file")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     if args.models:
         paths = [Path(m) if m.endswith(".onnx") else MODELS_DIR / f"{m}.onnx" for m in args.models.split(",")]

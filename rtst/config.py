@@ -130,6 +130,15 @@ class StreamConfig:
             raise ParameterError(f"latency={self.latency!r} must be between 0 and 1 seconds")
 
 
+def require_positive_ints(obj, names, prefix: str = "") -> None:
+    """Raise ParameterError ``"<prefix><name>=<value> must be a positive integer"`` for the first
+    attribute of ``obj`` among ``names`` that is not an int >= 1 (bools are refused)."""
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParameterError(f"{prefix}{name}={value!r} must be a positive integer")
+
+
 def require_float(name: str, value, low: float, high: float) -> float:
     """Validate a scalar parameter in [low, high] and return it as float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):

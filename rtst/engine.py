@@ -146,9 +146,9 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
 
     ``mix_state`` = [target, current, smoothing coefficient]. ``bypass_state`` = [target (0 effect,
     1 bypassed), current, step per sample]: a linear crossfade from the mixed effect to the delayed
-    dry input and back, so toggling bypass never clicks and never shifts the timing. A FIFO shortfall (a block larger than
-    the engine was prepared for) gives zeros and is counted; the read position still advances so
-    the latency never drifts. Real-time safe.
+    dry input and back, so toggling bypass never clicks and never shifts the timing. A FIFO
+    shortfall (a block larger than the engine was prepared for) gives zeros and is counted; the
+    read position still advances so the latency never drifts. Real-time safe.
     """
     mask = out_ring.shape[0] - 1
     dmask = dry_ring.shape[0] - 1

@@ -47,3 +47,21 @@ def echo_reference(frames: np.ndarray, gain=0.5) -> np.ndarray:
     """What the echo model computes on magnitude frames [n_frames, n_bins]."""
     prev = np.vstack([np.zeros((1, frames.shape[1])), frames[:-1]])
     return gain * frames + prev
+
+
+def step_through(path, frames: np.ndarray) -> np.ndarray:
+    """Run an rtst step model file with plain onnxruntime (one thread, no rtst code), frame by
+    frame from zero state: ``frames`` [n_frames, n_bins] float32 -> outputs [n_frames, n_bins]."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    io = json.loads(sess.get_modelmeta().custom_metadata_map["rtst.io"])
+    states = {s["input"]: np.zeros(s["shape"], np.float32) for s in io["states"]}
+    outs = np.zeros(frames.shape, dtype=np.float32)
+    for t in range(frames.shape[0]):
+        result = sess.run(None, {io["frame_input"]: np.ascontiguousarray(frames[t][None], dtype=np.float32), **states})
+        outs[t] = result[0][0]
+        states = {s["input"]: v for s, v in zip(io["states"], result[1:])}
+    return outs

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from conftest import allocation_rounds
+from onnx_models import step_through
 from rtst.config import PRESET_STFT
 from rtst.engine import Processor
 from rtst.model import load_model
@@ -64,15 +65,7 @@ def test_shipped_model_is_small_documented_and_licensed(path):
 @pytest.mark.parametrize("path", SHIPPED, ids=NAMES)
 def test_shipped_model_reproduces_its_golden_io(path):
     golden = np.load(path.with_suffix(".golden.npz"))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    io = json.loads(sess.get_modelmeta().custom_metadata_map["rtst.io"])
-    states = {s["input"]: np.zeros(s["shape"], np.float32) for s in io["states"]}
-    for t in range(golden["frames"].shape[0]):
-        result = sess.run(None, {io["frame_input"]: golden["frames"][t][None], **states})
-        np.testing.assert_allclose(result[0][0], golden["outputs"][t], atol=1e-4)
-        states = {s["input"]: v for s, v in zip(io["states"], result[1:])}
+    np.testing.assert_allclose(step_through(path, golden["frames"]), golden["outputs"], atol=1e-4)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=NAMES)

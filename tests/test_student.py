@@ -1,7 +1,5 @@
 """The student network: causality, streaming state, ONNX step export parity with torch."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -11,6 +9,7 @@ from rtst.errors import ParameterError
 torch = pytest.importorskip("torch")
 onnxruntime = pytest.importorskip("onnxruntime")
 
+from onnx_models import step_through  # noqa: E402
 from rtst.transfer.student import StepModule, Student, StudentConfig, export_onnx  # noqa: E402
 
 CFG = StftConfig(n_fft=256, hop_length=64)
@@ -75,24 +74,10 @@ def test_onnx_step_model_matches_torch_frame_by_frame(tmp_path, rng):
     x = features(rng, CFG.n_bins, 64)
     with torch.no_grad():
         whole = net(torch.from_numpy(x)[None])[0].numpy()    # [n_bins, n_frames]
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = onnxruntime.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    io = json.loads(sess.get_modelmeta().custom_metadata_map["rtst.io"])
-    states = {s["input"]: np.zeros(s["shape"], np.float32) for s in io["states"]}
-    outs = []
-    for t in range(x.shape[1]):
-        result = sess.run(None, {"frame": x[:, t][None], **states})
-        outs.append(result[0][0])
-        for s, value in zip(io["states"], result[1:]):
-            states[s["input"]] = value
-    assert np.max(np.abs(np.stack(outs, 1) - whole)) <= 1e-4
+    stepped = step_through(path, x.T)                      # [n_frames, n_bins], plain onnxruntime
+    assert np.max(np.abs(stepped.T - whole)) <= 1e-4
     golden = np.load(path.with_suffix(".golden.npz"))
-    states = {s["input"]: np.zeros(s["shape"], np.float32) for s in io["states"]}
-    for t in range(golden["frames"].shape[0]):
-        result = sess.run(None, {"frame": golden["frames"][t][None], **states})
-        np.testing.assert_allclose(result[0][0], golden["outputs"][t], atol=1e-4)
-        states = {s["input"]: v for s, v in zip(io["states"], result[1:])}
+    np.testing.assert_allclose(step_through(path, golden["frames"]), golden["outputs"], atol=1e-4)
 
 
 def test_exported_student_runs_in_the_engine_as_a_step_model(tmp_path, rng):

@@ -199,16 +199,18 @@ class LiveEffect:
             "output_overflows": int(c[_OUT_OVERFLOW]),
         }
 
+    def _logged_times_s(self, frames: np.ndarray, counter: int) -> list:
+        n = min(int(self._counters[counter]), XRUN_LOG_CAPACITY)
+        return [round(float(f) / self.sample_rate, 4) for f in frames[:n]]
+
     def xrun_times_s(self) -> list:
         """Stream time (seconds since start) of each xrun, the first XRUN_LOG_CAPACITY of them."""
-        n = min(int(self._counters[_XRUNS]), XRUN_LOG_CAPACITY)
-        return [round(float(f) / self.sample_rate, 4) for f in self._xrun_frames[:n]]
+        return self._logged_times_s(self._xrun_frames, _XRUNS)
 
     def deadline_miss_times_s(self) -> list:
         """Stream time (seconds since start) of each callback that overran its block, the first
         XRUN_LOG_CAPACITY of them."""
-        n = min(int(self._counters[_DEADLINE_MISSES]), XRUN_LOG_CAPACITY)
-        return [round(float(f) / self.sample_rate, 4) for f in self._miss_frames[:n]]
+        return self._logged_times_s(self._miss_frames, _DEADLINE_MISSES)
 
     def callback_times_ns(self) -> np.ndarray:
         return ring_history(self._callback_ns, int(self._counters[_CALLBACKS]))

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rtst.config import StftConfig
+from rtst.config import StftConfig, require_positive_ints
 from rtst.errors import ModelError, ParameterError
 
 __all__ = ["DescriptorConfig", "RandomConv1d", "RandomConv2d", "WyseDescriptor", "build_descriptor",
@@ -81,10 +81,7 @@ class DescriptorConfig:
         if self.kind not in KINDS:
             raise ParameterError(f"descriptor kind={self.kind!r} must be one of {', '.join(KINDS)}")
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
-        for name in ("n_bins", "kernel_size", "dilation"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"descriptor {name}={value!r} must be a positive integer")
+        require_positive_ints(self, ("n_bins", "kernel_size", "dilation"), "descriptor ")
         if not self.filters or any(f < 1 or f > 65536 for f in self.filters):
             raise ParameterError(f"descriptor filters={self.filters} must be 1..65536 channels per layer")
         if self.kind == "random" and len(self.filters) != 1:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtst.config import StftConfig
+from rtst.config import StftConfig, require_positive_ints
 from rtst.errors import ModelError, ParameterError
 from rtst.transfer import DEFAULT_CONTENT_WEIGHT
 from rtst.transfer.losses import HEADROOM
@@ -96,11 +96,8 @@ class DistillConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
-        for name in ("steps", "batch_size", "segment_frames", "filters", "kernel_size", "dilation",
-                     "channels", "student_kernel", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"distill {name}={value!r} must be a positive integer")
+        require_positive_ints(self, ("steps", "batch_size", "segment_frames", "filters", "kernel_size", "dilation",
+                                     "channels", "student_kernel", "checkpoint_every"), "distill ")
         for name in ("learning_rate", "content_weight", "style_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value < float("inf")):
@@ -109,9 +106,10 @@ class DistillConfig:
             raise ParameterError(f"distill learning_rate={self.learning_rate} must be positive")
         if self.content_weight == 0 and self.style_weight == 0:
             raise ParameterError("content_weight and style_weight are both 0: nothing to learn")
-        if self.segment_frames < self.dilation * (self.kernel_size - 1) + 1:
+        receptive_field = self.descriptor_config(n_bins=1).min_frames  # independent of the bins
+        if self.segment_frames < receptive_field:
             raise ParameterError(f"segment_frames={self.segment_frames} is shorter than the descriptor's "
-                                 f"receptive field ({self.dilation * (self.kernel_size - 1) + 1} frames)")
+                                 f"receptive field ({receptive_field} frames)")
 
     def student_config(self, n_bins: int) -> StudentConfig:
         return StudentConfig(n_bins=n_bins, channels=self.channels, kernel_size=self.student_kernel,
@@ -125,11 +123,6 @@ class DistillConfig:
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "dilations": list(self.dilations)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DistillConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in fields})
 
 
 def style_gram(descriptor, style_features: np.ndarray, *, chunk_frames: int = 2048) -> list:
@@ -405,8 +398,7 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
         "steps": step, "seconds": history[-1]["seconds"] if history else 0.0, "device": str(device),
         "torch_threads": torch.get_num_threads(), "final_losses_last100": final,
         "config": config.to_dict(), "descriptor": dconf.to_dict(),
-        "student": {**student.config.to_dict(), "receptive_field_frames": student.config.receptive_field,
-                    "parameters": student.config.n_parameters()},
+        "student": student.config.describe(),
         "content": {"files": len(corpus.files), "used": len(corpus.features), "seconds": round(corpus.seconds, 1),
                     "fingerprint": corpus.fingerprint, "skipped": corpus.skipped[:10]},
         "command": command,

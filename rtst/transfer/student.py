@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from rtst import __version__
-from rtst.config import StftConfig
+from rtst.config import StftConfig, require_positive_ints
 from rtst.errors import ParameterError
 
 __all__ = ["StudentConfig", "Student", "StepModule", "export_onnx", "FEATURE_SCALE"]
@@ -85,10 +85,7 @@ class StudentConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
-        for name in ("n_bins", "channels", "kernel_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"student {name}={value!r} must be a positive integer")
+        require_positive_ints(self, ("n_bins", "channels", "kernel_size"), "student ")
         if not self.dilations or any(d < 1 for d in self.dilations):
             raise ParameterError(f"student dilations={self.dilations} must be one or more positive integers")
 
@@ -108,6 +105,10 @@ class StudentConfig:
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "dilations": list(self.dilations)}
+
+    def describe(self) -> dict:
+        """:meth:`to_dict` plus the receptive field and parameter count (metadata and reports)."""
+        return {**self.to_dict(), "receptive_field_frames": self.receptive_field, "parameters": self.n_parameters()}
 
 
 class Student(nn.Module):
@@ -190,6 +191,8 @@ def export_onnx(student: Student, path: str | os.PathLike, stft_config: StftConf
     """
     import onnx
 
+    from rtst.model.onnx import FORMAT as STEP_FORMAT  # the contract the runtime checks
+
     config = student.config
     if config.n_bins != stft_config.n_bins:
         raise ParameterError(f"student has n_bins={config.n_bins}, the STFT has {stft_config.n_bins}")
@@ -206,15 +209,14 @@ def export_onnx(student: Student, path: str | os.PathLike, stft_config: StftConf
                           opset_version=17, dynamo=False, do_constant_folding=True)
     model = onnx.load(str(tmp))
     meta = {
-        "rtst.format": "step-v1",
+        "rtst.format": STEP_FORMAT,
         "rtst.stft": json.dumps(dataclasses.asdict(stft_config)),
         "rtst.feature": json.dumps({"type": "log1p", "scale": FEATURE_SCALE}),
         "rtst.io": json.dumps({"frame_input": "frame", "frame_output": "frame_out",
                                "states": [{"input": n, "output": f"{n}_out", "shape": shape}
                                           for n, shape in zip(state_names, config.state_shapes)]}),
         "rtst.name": name,
-        "rtst.student": json.dumps({**config.to_dict(), "receptive_field_frames": config.receptive_field,
-                                    "parameters": config.n_parameters()}),
+        "rtst.student": json.dumps(config.describe()),
         "rtst.style": json.dumps(style or {}),
         "rtst.training": json.dumps(training or {}),
         "rtst.version": __version__,

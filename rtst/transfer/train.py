@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rtst.config import StftConfig
+from rtst.config import StftConfig, require_positive_ints
 from rtst.errors import AudioFileError, ParameterError
 from rtst.transfer.descriptors import DescriptorConfig, build_descriptor, save_descriptor
 from rtst.transfer.features import signal_features
@@ -56,10 +56,7 @@ class TrainConfig:
     n_aux_classes: int = 16
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "crop_frames", "kernel_size", "hidden", "n_aux_classes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be a positive integer")
+        require_positive_ints(self, ("epochs", "batch_size", "crop_frames", "kernel_size", "hidden", "n_aux_classes"))
         if not 0.0 < self.val_fraction < 1.0:
             raise ParameterError(f"val_fraction={self.val_fraction} must be between 0 and 1")
         if not self.learning_rate > 0:
