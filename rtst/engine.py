@@ -27,6 +27,7 @@ from rtst.dsp.ringbuffer import ring_history
 from rtst.dsp.stft import analyse_frame, synthesise_frame
 from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
+from rtst.io.telemetry import FRAMES_SLOT, publish, tap_frame
 from rtst.model.base import IdentityModel, StepModel
 from rtst.phase.base import PhaseMethod, make_phase
 
@@ -307,6 +308,7 @@ class Processor:
         self._swapping = False
         #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
+        self._tap = None  # (frames, hop_ns, header) of a Telemetry block, see set_frame_tap
 
         self.model.prepare(n_bins)
         self.phase.prepare()
@@ -363,6 +365,17 @@ class Processor:
     @property
     def swapping(self) -> bool:
         return self._swapping
+
+    def set_frame_tap(self, telemetry) -> None:
+        """Publish every hop's input and output magnitude and compute time to ``telemetry``
+        (:class:`rtst.io.telemetry.Telemetry`, or None to stop). Its ring must have ``n_bins``
+        columns. The audio thread only writes to it; readers never hold it up."""
+        if telemetry is None:
+            self._tap = None
+            return
+        if telemetry.n_bins != self.stft.n_bins:
+            raise ParameterError(f"telemetry n_bins={telemetry.n_bins} must equal the engine's {self.stft.n_bins}")
+        self._tap = telemetry.frame_tap()
 
     @property
     def bypassed(self) -> bool:
@@ -444,7 +457,12 @@ class Processor:
         if bad or not ok:
             self._counters[_BAD_FRAMES] += 1
         _finish_hop(self._acc, self._in_buf, self._hop, self._out_ring, self._counters)
-        _record_time(self._hop_ns, self._counters, time.perf_counter_ns() - t0)
+        elapsed = time.perf_counter_ns() - t0
+        _record_time(self._hop_ns, self._counters, elapsed)
+        tap = self._tap
+        if tap is not None:
+            tap_frame(self.mag_in, self.mag_out, elapsed, tap[0], tap[1], tap[2])
+            publish(tap[2], FRAMES_SLOT, 1)
 
     # ---------------------------------------------------------------- lifecycle
     def reset(self) -> None:

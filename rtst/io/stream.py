@@ -42,6 +42,9 @@ class LiveEffect:
     processor : Processor
         Built with ``block_size`` equal to ``stream_config.block_size`` (or None when that is 0).
     stream_config : StreamConfig
+    telemetry : rtst.io.telemetry.Telemetry, optional
+        Where the callback publishes its counters, every hop's magnitudes and compute time, and the
+        input and output samples (for a view, meters or a recorder, in this or another process).
 
     Raises
     ------
@@ -49,7 +52,7 @@ class LiveEffect:
         A device is missing, or refuses the engine's sample rate / channel count.
     """
 
-    def __init__(self, processor: Processor, stream_config: StreamConfig | None = None):
+    def __init__(self, processor: Processor, stream_config: StreamConfig | None = None, *, telemetry=None):
         self.sd = import_sounddevice()
         self.processor = processor
         self.config = stream_config or StreamConfig(block_size=processor.stft.hop_length)
@@ -79,7 +82,13 @@ class LiveEffect:
         max_block = max(self.config.block_size, 8192)
         self._in = np.zeros(max_block, dtype=np.float32)   # [max_block] mono input copy
         self._out = np.zeros(max_block, dtype=np.float32)  # [max_block] mono effect output
-        self._counters = np.zeros(8, dtype=np.int64)
+        self.telemetry = telemetry
+        if telemetry is not None:
+            processor.set_frame_tap(telemetry)
+            self._counters = telemetry.stream_counters  # int64 [8], shared with readers
+            self._counters[:] = 0
+        else:
+            self._counters = np.zeros(8, dtype=np.int64)
         self._callback_ns = np.zeros(CALLBACK_TIMES_CAPACITY, dtype=np.int64)
         self._xrun_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # stream frame of each xrun
         self._miss_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # ... of each deadline miss
@@ -116,6 +125,8 @@ class LiveEffect:
             np.copyto(inp, indata[:, 0])
             self.processor.process(inp, out)
             outdata[:] = out[:, None]
+            if self.telemetry is not None:
+                self.telemetry.write_audio(inp, out)
         except Exception:  # never let an exception kill the stream; the block is silenced
             outdata.fill(0)
             c[_FAILURES] += 1
