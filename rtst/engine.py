@@ -29,7 +29,7 @@ from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
 from rtst.io.telemetry import FRAMES_SLOT, publish, tap_frame
 from rtst.model.base import IdentityModel, StepModel
-from rtst.phase.base import PhaseMethod, make_phase
+from rtst.phase.base import DelayedPhase, PhaseMethod, make_phase
 
 __all__ = ["Processor", "INPUT_LIMIT", "MAX_FRAME_PEAK", "OUTPUT_LIMIT"]
 
@@ -44,6 +44,8 @@ MIX_SMOOTHING_S = 0.01
 #: Time constant of the style-morph control, and length of a model swap's crossfade (seconds).
 MORPH_SMOOTHING_S = 0.03
 SWAP_FADE_S = 0.1
+#: Length of the crossfade when the phase method is switched live (after its warm-up).
+PHASE_FADE_S = 0.05
 #: Length of the bypass crossfade (linear, equal gain: wet and latency-aligned dry are correlated).
 BYPASS_FADE_S = 0.02
 #: Per-hop compute times kept (ring) for meters and reports.
@@ -205,6 +207,35 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
 
 
 @njit(cache=True, nogil=True)
+def _crossfade_hop(acc, acc_b, hop, fade):
+    """Blend the finished hop of a second synthesis (a phase method being switched in) into
+    ``acc[:hop]``, then shift ``acc_b`` by a hop as :func:`_finish_hop` does ``acc``.
+
+    ``fade`` = [position 0..1, step per sample, warm-up hops left]. While warming up the new
+    method only builds its history; then an equal-power (sin/cos) fade: the two reconstructions
+    have unrelated phases, so their powers add. Returns True once the fade is complete.
+    Real-time safe.
+    """
+    n_fft = acc.shape[0]
+    if fade[2] > 0:
+        fade[2] -= 1
+    else:
+        pos = fade[0]
+        step = fade[1]
+        for i in range(hop):
+            pos = min(1.0, pos + step)
+            a = np.cos(0.5 * np.pi * pos)
+            b = np.sin(0.5 * np.pi * pos)
+            acc[i] = a * acc[i] + b * acc_b[i]
+        fade[0] = pos
+    for i in range(n_fft - hop):
+        acc_b[i] = acc_b[i + hop]
+    for i in range(n_fft - hop, n_fft):
+        acc_b[i] = 0.0
+    return fade[0] >= 1.0
+
+
+@njit(cache=True, nogil=True)
 def _record_time(ring, counters, elapsed_ns):
     """Store one hop's compute time in the timing ring. Real-time safe."""
     i = counters[_TIMED]
@@ -306,6 +337,11 @@ class Processor:
         self._morph_state = np.array([0.0, 0.0, 1.0 - math.exp(-hop / (MORPH_SMOOTHING_S * stft_config.sample_rate))])
         self._swap_step = hop / (SWAP_FADE_S * stft_config.sample_rate)
         self._swapping = False
+        # a phase method being switched in: its own spectrum and overlap-add, crossfaded in
+        self._phase_b = None
+        self._spec_out_b = np.zeros(n_bins, dtype=np.complex128)   # [n_bins]
+        self._acc_b = np.zeros(n_fft)                               # [n_fft]
+        self._phase_fade = np.array([0.0, 1.0 / max(1.0, PHASE_FADE_S * stft_config.sample_rate), 0.0])
         #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
         self._tap = None  # (frames, hop_ns, header) of a Telemetry block, see set_frame_tap
@@ -365,6 +401,47 @@ class Processor:
     @property
     def swapping(self) -> bool:
         return self._swapping
+
+    def set_phase(self, phase: str | PhaseMethod, **options) -> None:
+        """Switch the phase method live, at the same lookahead (so the latency does not change).
+
+        Call off the audio thread: the new method is built and warmed here, then handed over by
+        one reference write. It runs beside the old one for ``ceil(n_fft / hop) + lookahead``
+        hops to build its history, then the output crossfades to it (equal power, PHASE_FADE_S)
+        and it takes over. :attr:`phase_switching` is True until then.
+
+        Raises
+        ------
+        ParameterError
+            Unknown method or options, a lookahead the method refuses, or a switch in progress.
+        """
+        if self._phase_b is not None:
+            raise ParameterError("a phase method switch is already in progress")
+        if isinstance(phase, PhaseMethod):
+            if phase.lookahead != self.phase.lookahead or phase.stft != self.stft:
+                raise ParameterError(f"phase method {phase.name!r} must have lookahead={self.phase.lookahead} "
+                                     f"and the engine's STFT to be switched in live")
+            new = phase
+        else:
+            lookahead = self.phase.lookahead
+            try:
+                new = make_phase(phase, self.stft, lookahead, **options)
+            except ParameterError as exc:
+                # a method that refuses this lookahead (spsi: only 0) runs at its own and is held
+                # back the difference, so the latency stays
+                default = make_phase(phase, self.stft, None, **options)
+                if default.lookahead > lookahead:
+                    raise ParameterError(f"{exc} (the running method has lookahead={lookahead})") from None
+                new = DelayedPhase(default, lookahead - default.lookahead)
+        new.prepare()
+        self._acc_b[:] = 0.0
+        self._phase_fade[0] = 0.0
+        self._phase_fade[2] = -(-self.stft.n_fft // self._hop) + new.lookahead
+        self._phase_b = new
+
+    @property
+    def phase_switching(self) -> bool:
+        return self._phase_b is not None
 
     def set_frame_tap(self, telemetry) -> None:
         """Publish every hop's input and output magnitude and compute time to ``telemetry``
@@ -454,9 +531,21 @@ class Processor:
         self.phase.process(self.mag_out, self._spec_in, self._spec_out)
         ok = synthesise_frame(self._spec_out, self._synthesis, self._acc, self._spec_scratch,
                               self._scratch, MAX_FRAME_PEAK, *tables)
+        pb = self._phase_b
+        if pb is not None:
+            pb.process(self.mag_out, self._spec_in, self._spec_out_b)
+            synthesise_frame(self._spec_out_b, self._synthesis, self._acc_b, self._spec_scratch,
+                             self._scratch, MAX_FRAME_PEAK, *tables)
+            switched = _crossfade_hop(self._acc, self._acc_b, self._hop, self._phase_fade)
+        else:
+            switched = False
         if bad or not ok:
             self._counters[_BAD_FRAMES] += 1
         _finish_hop(self._acc, self._in_buf, self._hop, self._out_ring, self._counters)
+        if switched:  # the new method's overlap-add (already shifted) continues as the main one
+            np.copyto(self._acc, self._acc_b)
+            self.phase = pb
+            self._phase_b = None
         elapsed = time.perf_counter_ns() - t0
         _record_time(self._hop_ns, self._counters, elapsed)
         tap = self._tap
@@ -477,6 +566,10 @@ class Processor:
         self.model.reset()
         if self._model_b is not None:
             self._model_b.reset()
+        if self._phase_b is not None:  # a pending switch completes at once
+            self.phase = self._phase_b
+            self._phase_b = None
+        self._acc_b[:] = 0.0
         self.phase.reset()
         self._prime()
 
@@ -492,6 +585,7 @@ class Processor:
         self.process(noise, out)
         self.process(noise.astype(np.float64), out.astype(np.float64))
         _morph(self._mag_a, self._mag_b, 0.5, self._mag_b)    # compile the morph kernel now
+        _crossfade_hop(self._scratch, self._acc_b, self._hop, np.array([1.0, 1.0, 0.0]))  # ... and this one
         self.reset()
 
     # ---------------------------------------------------------------- reporting

@@ -396,3 +396,41 @@ def test_morph_and_swap_allocate_nothing_on_the_audio_path_and_refuse_bad_models
         stft = StftConfig(n_fft=512, hop_length=128)
     with pytest.raises(ModelError, match="n_fft"):
         Processor(StftConfig(), model=_Gain(1.0)).set_morph_model(Other(1.0))
+
+
+@pytest.mark.parametrize("old,new", [("input", "rtpghi"), ("rtpghi", "spsi"), ("hybrid", "rtisila")])
+def test_live_phase_switch_keeps_latency_and_does_not_click(old, new):
+    """Switching the phase method mid-stream: the new method warms up beside the old one, then an
+    equal-power crossfade. No level step over 3 dB per block; an instant switch fails this."""
+    x = harmonic_tone(48000)
+    proc = Processor(StftConfig(), phase=old, block_size=256)
+    latency = proc.latency_samples
+    y = np.zeros_like(x)
+    at = 12000 // 256 * 256
+    for i in range(0, x.size, 256):
+        if i == at:
+            proc.set_phase(new)
+            assert proc.phase_switching
+            with pytest.raises(ParameterError, match="in progress"):
+                proc.set_phase(new)
+        proc.process(x[i:i + 256], y[i:i + 256])
+    assert proc.phase.name == new and not proc.phase_switching
+    assert proc.latency_samples == latency and proc.describe()["phase"] == new
+    steady = y[8192:]
+    assert _max_level_step_db(steady, skip_blocks=0) <= 3.0
+    # the same settled level after the switch as a processor that ran the new method all along
+    fresh = Processor(StftConfig(), phase=new, block_size=256).process(x)
+    tail = slice(30000, 48000)
+    assert abs(20 * np.log10(np.std(y[tail]) / np.std(fresh[tail]))) < 1.0
+
+
+def test_phase_switch_refuses_what_cannot_switch_live():
+    proc = Processor(StftConfig(), phase="spsi")  # lookahead 0
+    with pytest.raises(ParameterError, match="lookahead"):
+        proc.set_phase("hybrid")  # needs lookahead >= 1
+    with pytest.raises(ParameterError, match="must be one of"):
+        proc.set_phase("nope")
+    from rtst.phase import make_phase
+    with pytest.raises(ParameterError, match="lookahead=0"):
+        proc.set_phase(make_phase("rtpghi", StftConfig(), 1))
+    assert proc.phase.name == "spsi" and not proc.phase_switching

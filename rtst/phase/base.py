@@ -10,7 +10,7 @@ from numba import njit
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
 
-__all__ = ["PhaseMethod", "InputPhase", "METHODS", "make_phase", "MAX_LOOKAHEAD"]
+__all__ = ["PhaseMethod", "InputPhase", "DelayedPhase", "METHODS", "make_phase", "MAX_LOOKAHEAD"]
 
 #: Largest lookahead (in hops) any method accepts.
 MAX_LOOKAHEAD = 16
@@ -113,6 +113,46 @@ class InputPhase(PhaseMethod):
         _input_phase_step(mag, spec_in, self._history, self._count, spec_out)
 
     def reset(self):
+        self._history[:] = 0.0
+        self._count[:] = 0
+
+
+@njit(cache=True, nogil=True)
+def _delay_step(spec, history, count, spec_out):
+    """Store ``spec`` in the history ring and emit the one ``history.shape[0] - 1`` frames back.
+    Real-time safe."""
+    slots = history.shape[0]
+    row = history[count[0] % slots]
+    for k in range(spec.shape[0]):
+        row[k] = spec[k]
+    count[0] += 1
+    oldest = history[count[0] % slots]
+    for k in range(spec.shape[0]):
+        spec_out[k] = oldest[k]
+
+
+class DelayedPhase(PhaseMethod):
+    """A phase method whose output is held back ``extra`` more hops: it then has the latency of
+    a method with ``inner.lookahead + extra`` lookahead (used to switch methods live without
+    changing the effect's latency).
+    """
+
+    def __init__(self, inner: PhaseMethod, extra: int):
+        super().__init__(inner.stft, inner.lookahead + extra)
+        self.inner = inner
+        self.name = inner.name
+        self.extra = int(extra)
+        self._spec = np.zeros(self.n_bins, dtype=np.complex128)
+        self._history = np.zeros((self.extra + 1, self.n_bins), dtype=np.complex128)
+        self._count = np.zeros(1, dtype=np.int64)
+
+    def process(self, mag, spec_in, spec_out):
+        """Real-time safe: the inner method, then one compiled call."""
+        self.inner.process(mag, spec_in, self._spec)
+        _delay_step(self._spec, self._history, self._count, spec_out)
+
+    def reset(self):
+        self.inner.reset()
         self._history[:] = 0.0
         self._count[:] = 0
 
