@@ -1,0 +1,192 @@
+"""MIDI control (mido + python-rtmidi): control changes, notes and program changes to the Rig.
+
+The mapping is a TOML file; :data:`DEFAULT_MAPPING` (``rtst/data/midi_default.toml``) documents
+the format and is used when none is given. Messages arrive on rtmidi's own thread and go through
+:meth:`MidiControl.handle`, never the audio thread. Ports are looked up on every MIDI API rtmidi
+was built with (ALSA, then JACK on Linux), so the JACK test server's MIDI ports work too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rtst.errors import DeviceError, ParameterError
+
+__all__ = ["MidiMapping", "MidiControl", "DEFAULT_MAPPING", "open_midi_input", "midi_input_names"]
+
+DEFAULT_MAPPING = Path(__file__).resolve().parents[1] / "data" / "midi_default.toml"
+_CONTINUOUS = ("mix", "morph", "bypass")
+_CHOICES = ("model", "phase")
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ParameterError(f"MIDI mapping {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"MIDI mapping {str(path)!r} is not valid TOML: {exc}") from None
+
+
+class MidiMapping:
+    """Which MIDI message drives which parameter.
+
+    Attributes
+    ----------
+    channel : int
+        0 = all channels, else 1..16.
+    cc : dict of int -> str
+        Controller number -> "mix", "morph" or "bypass".
+    notes : dict of str -> int
+        "model"/"phase" -> the note that selects index 0.
+    program_model : bool
+        Program change N selects model N.
+    """
+
+    def __init__(self, table: dict, source: str = "mapping"):
+        def bad(what):
+            return ParameterError(f"MIDI mapping {source}: {what}")
+
+        unknown = sorted(set(table) - {"channel", "cc", "notes", "program"})
+        if unknown:
+            raise bad(f"unknown key(s) {', '.join(unknown)} (known: channel, cc, notes, program)")
+        self.channel = table.get("channel", 0)
+        if isinstance(self.channel, bool) or not isinstance(self.channel, int) or not 0 <= self.channel <= 16:
+            raise bad(f"channel={self.channel!r} must be 0 (all) or 1..16")
+        self.cc = {}
+        for key, name in dict(table.get("cc", {})).items():
+            try:
+                number = int(key)
+            except ValueError:
+                number = -1
+            if not 0 <= number <= 127:
+                raise bad(f"cc {key!r} must be a controller number 0..127")
+            if name not in _CONTINUOUS:
+                raise bad(f"cc {number} = {name!r} must be one of {', '.join(_CONTINUOUS)}")
+            self.cc[number] = name
+        self.notes = {}
+        for name, first in dict(table.get("notes", {})).items():
+            if name not in _CHOICES:
+                raise bad(f"notes.{name} must be one of {', '.join(_CHOICES)}")
+            if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= 127:
+                raise bad(f"notes.{name}={first!r} must be a note number 0..127")
+            self.notes[name] = first
+        program = dict(table.get("program", {}))
+        if set(program) - {"model"} or not isinstance(program.get("model", False), bool):
+            raise bad("program takes only model = true/false")
+        self.program_model = program.get("model", False)
+
+    @classmethod
+    def load(cls, path=None) -> "MidiMapping":
+        path = Path(path) if path is not None else DEFAULT_MAPPING
+        return cls(_load_toml(path), repr(str(path)))
+
+
+class MidiControl:
+    """Turns MIDI messages into Rig changes.
+
+    Parameters
+    ----------
+    rig : Rig
+    mapping : MidiMapping, optional
+        The default mapping if omitted.
+    log : file, optional
+        Where messages that cannot apply are reported (stderr; None to stay quiet).
+    """
+
+    def __init__(self, rig, mapping: MidiMapping | None = None, *, log=sys.stderr):
+        self.rig = rig
+        self.mapping = mapping or MidiMapping.load()
+        self.log = log
+        self.received = 0
+        self.applied = 0
+        self.errors = 0
+        self.port = None
+
+    def handle(self, msg) -> None:
+        """One mido message (called on rtmidi's thread). Unmapped messages are ignored."""
+        self.received += 1
+        m = self.mapping
+        channel = getattr(msg, "channel", None)
+        if m.channel and channel is not None and channel + 1 != m.channel:
+            return
+        change = None
+        if msg.type == "control_change" and msg.control in m.cc:
+            name = m.cc[msg.control]
+            change = (name, msg.value >= 64 if name == "bypass" else msg.value / 127.0)
+        elif msg.type == "note_on" and msg.velocity > 0:
+            for name, first in m.notes.items():
+                count = len(self.rig.model_names if name == "model" else self.rig.phases)
+                if first <= msg.note < first + count:
+                    change = (name, msg.note - first)
+                    break
+        elif msg.type == "program_change" and m.program_model:
+            change = ("model", msg.program)
+        if change is None:
+            return
+        try:
+            self.rig.set(*change)
+            self.applied += 1
+        except ParameterError as exc:
+            self.errors += 1
+            if self.log is not None:
+                print(f"rtst midi: {msg}: {exc}", file=self.log, flush=True)
+
+    def open(self, port: str) -> None:
+        """Listen on the MIDI input ``port`` (name or unique part of it)."""
+        self.port = open_midi_input(port, self.handle)
+
+    def close(self) -> None:
+        if self.port is not None:
+            self.port.close()
+            self.port = None
+
+
+def _backends():
+    try:
+        import mido
+        import rtmidi
+    except ImportError:
+        raise DeviceError("MIDI control needs mido and python-rtmidi (the control extra): "
+                          "bash tools/setup.sh control") from None
+    names = {rtmidi.API_LINUX_ALSA: "LINUX_ALSA", rtmidi.API_UNIX_JACK: "UNIX_JACK",
+             rtmidi.API_MACOSX_CORE: "MACOSX_CORE", rtmidi.API_WINDOWS_MM: "WINDOWS_MM"}
+    for api in rtmidi.get_compiled_api():
+        if api in names:
+            yield mido.Backend(f"mido.backends.rtmidi/{names[api]}", load=True)
+
+
+def midi_input_names() -> list:
+    """Input port names on every MIDI API that is usable right now."""
+    found = []
+    for backend in _backends():
+        try:
+            found.extend(backend.get_input_names())
+        except Exception:  # an API whose system service is absent (no ALSA sequencer, no JACK server)
+            continue
+    return found
+
+
+def open_midi_input(port: str, callback):
+    """Open the MIDI input whose name equals or contains ``port``; DeviceError if none or several."""
+    for backend in _backends():
+        try:
+            names = backend.get_input_names()
+        except Exception:  # this API is not available here; try the next
+            continue
+        matches = [n for n in names if n == port] or [n for n in names if port in n]
+        if len(matches) == 1:
+            try:
+                return backend.open_input(matches[0], callback=callback)
+            except Exception as exc:
+                raise DeviceError(f"cannot open MIDI input {matches[0]!r}: {exc}") from None
+        if len(matches) > 1:
+            raise DeviceError(f"MIDI input {port!r} is ambiguous: {', '.join(matches)}")
+    available = midi_input_names()
+    raise DeviceError(f"MIDI input {port!r} not found (available: {', '.join(available) or 'none'})")
