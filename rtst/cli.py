@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=int, default=None, help="frames per audio callback (default: the hop; 0 = host's choice)")
     p.add_argument("--latency", default="low", help="host latency: low, high or seconds (default low)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--view", action="store_true", help="open the live view (spectrograms, meters, controls) in its own process")
+    p.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                   help="models to preload for live switching (default: identity and every shipped model that fits the STFT)")
+    p.add_argument("--morph-model", default=None, metavar="NAME|PATH", help="a second style to morph towards (control 'morph')")
+    p.add_argument("--osc", default=None, metavar="[HOST:]PORT",
+                   help="listen for OSC control messages (/rtst/mix, /bypass, /morph, /model, /phase); host 127.0.0.1 unless given")
+    p.add_argument("--midi", default=None, metavar="PORT", help="MIDI input port (name or part of it) for control")
+    p.add_argument("--midi-map", default=None, metavar="PATH.toml", help="MIDI mapping (default: rtst/data/midi_default.toml)")
+    p.add_argument("--record", default=None, metavar="PATH.wav", help="record input and output (2 channels, float) to a new WAV file")
     _add_engine_args(p)
 
     p = sub.add_parser("render", help="process an audio file offline through the streaming engine")
@@ -263,7 +272,6 @@ def cmd_demo(args) -> int:
 
 def cmd_live(args) -> int:
     from rtst.config import StreamConfig
-    from rtst.io.stream import LiveEffect
     from rtst.report import build_report, write_report
 
     latency = args.latency
@@ -274,31 +282,46 @@ def cmd_live(args) -> int:
             from rtst.errors import ParameterError
 
             raise ParameterError(f"--latency={args.latency!r} must be low, high or seconds") from None
+    from rtst.live import LiveSession
+
     processor = _make_processor(args, args.block_size)
     stream_config = StreamConfig(
         input_device=args.input, output_device=args.output,
         block_size=processor.block_size or 0, latency=latency,
     )
-    effect = LiveEffect(processor, stream_config)
-    effect.start()
-    io_latency = effect.io_latency_samples
-    sr = processor.stft.sample_rate
-    print(
-        f"live: {processor.model.name} / {processor.phase.name}, latency {processor.latency_samples} + {io_latency} "
-        f"(I/O) = {processor.latency_samples + io_latency} samples "
-        f"({(processor.latency_samples + io_latency) / sr * 1e3:.1f} ms); Ctrl-C stops",
-        file=sys.stderr, flush=True,
-    )
+    osc = None
+    if args.osc is not None:
+        from rtst.control.osc import parse_address
+
+        osc = parse_address(args.osc)
+    session = LiveSession(processor, stream_config, models=_live_models(args, processor), phases=PHASE_CHOICES,
+                          morph_model=_load_named(args.morph_model), view=args.view, osc=osc,
+                          midi_port=args.midi, midi_map=args.midi_map, record=args.record)
+    effect = session.effect
+    session_extra = {}
     try:
+        session.start()
+        io_latency = effect.io_latency_samples
+        sr = processor.stft.sample_rate
+        controls = [f"OSC on {session.osc.address[0]}:{session.osc.address[1]}"] if session.osc else []
+        controls += [f"MIDI from {session.midi.port.name}"] if session.midi and session.midi.port else []
+        controls += [f"recording to {args.record}"] if args.record else []
+        print(
+            f"live: {processor.model.name} / {processor.phase.name}, latency {processor.latency_samples} + {io_latency} "
+            f"(I/O) = {processor.latency_samples + io_latency} samples "
+            f"({(processor.latency_samples + io_latency) / sr * 1e3:.1f} ms)"
+            + "".join(f"; {c}" for c in controls) + "; Ctrl-C stops",
+            file=sys.stderr, flush=True,
+        )
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic())))
-            if not effect.active:
-                raise DeviceError("the audio stream stopped unexpectedly")
+            session.check()
     except KeyboardInterrupt:
         pass
     finally:
-        effect.stop()
+        session_extra = session.stop()
+    io_latency = effect.io_latency_samples
     live_stats = effect.stats
     report = build_report(processor, io_latency=io_latency, xruns=live_stats["xruns"],
                           extra={"stream": {**live_stats, "block_size": stream_config.block_size,
@@ -306,12 +329,50 @@ def cmd_live(args) -> int:
                                             "xrun_times_s": effect.xrun_times_s(),
                                             "deadline_miss_times_s": effect.deadline_miss_times_s(),
                                             "input_device": effect.input_device,
-                                            "output_device": effect.output_device}})
+                                            "output_device": effect.output_device}, **session_extra})
     if args.report:
         write_report(args.report, report)
     print(f"live: {live_stats['callbacks']} callbacks, {live_stats['xruns']} xruns, "
           f"{live_stats['deadline_misses']} deadline misses", file=sys.stderr)
+    record = session_extra.get("record")
+    if record:
+        print(f"live: recorded {record['seconds']:.1f} s to {record['path']}"
+              + (f" ({record['lost']} samples lost)" if record["lost"] else "")
+              + (f"; {record['error']}" if record["error"] else ""), file=sys.stderr)
     return 0
+
+
+def _load_named(name):
+    if name is None:
+        return None
+    from rtst.model import load_model
+
+    return load_model(name)
+
+
+def _live_models(args, processor) -> dict:
+    """Models the performer can switch to, each its own instance, keyed by name."""
+    from rtst.model import load_model
+    from rtst.model.base import MODELS_DIR
+    from rtst.errors import ModelError
+
+    models = {processor.model.name: processor.model}
+    if args.models is not None:
+        for name in args.models:
+            model = load_model(name)
+            model.check(processor.stft)  # an explicit choice that does not fit is an error
+            models.setdefault(model.name, model)
+        return models
+    for name in ["identity"] + sorted(p.stem for p in MODELS_DIR.glob("*.onnx")):
+        if name in models:
+            continue
+        try:
+            model = load_model(name)
+            model.check(processor.stft)
+        except ModelError:  # trained for another STFT: not offered
+            continue
+        models[model.name] = model
+    return models
 
 
 def cmd_bench(args) -> int:

@@ -198,3 +198,76 @@ def test_live_with_a_shipped_style_model(jack_server, tmp_path, model):
           f"{report['stream']['deadline_miss_times_s']} s, window {window_start - report['stream']['started_monotonic_s']:.2f}"
           f"..{window_end - report['stream']['started_monotonic_s']:.2f} s")
     assert_overruns_rare(report)
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rig_controls_over_osc_and_jack_midi_reach_the_audio_and_the_recording(jack_server, tmp_path):
+    """`rtst live --osc --midi --record` on the JACK server: an OSC message sets the mix to dry (the
+    output is then exactly the input, latency-aligned), a real JACK MIDI controller sets it back to
+    wet and switches the model, OSC bypasses it; the recording holds input and output, aligned."""
+    mido = pytest.importorskip("mido")
+    pytest.importorskip("pythonosc")
+    from pythonosc.udp_client import SimpleUDPClient
+
+    keys = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output("rtst-test-keys", virtual=True)
+    port = _free_udp_port()
+    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
+    effect = subprocess.Popen(
+        [sys.executable, "-m", "rtst", "live", "--model", "cello", "--models", "identity", "organ",
+         "--osc", str(port), "--midi", "rtst-test-keys", "--record", str(take), "--duration", "9",
+         "--report", str(report_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    osc = SimpleUDPClient("127.0.0.1", port)
+    probe = LoopProbe()
+    sr = jack_server["sample_rate"]
+    t = np.arange(sr) / sr
+    sig = np.zeros(int(1.2 * sr), np.float32)
+    sig[4800:4800 + sr] = 0.2 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))
+    try:
+        ins, outs = probe.wait_for_ports("PortAudio")
+        probe.patch(ins[0], outs[0])
+        time.sleep(1.0)  # the OSC server starts with the stream
+        osc.send_message("/rtst/mix", 0.0)
+        time.sleep(0.2)
+        dry = probe.play_and_record(sig)
+        keys.send(mido.Message("control_change", control=7, value=127))  # mix: wet
+        keys.send(mido.Message("note_on", note=36 + 2, velocity=100))    # model 2 of cello, identity, organ
+        time.sleep(0.4)
+        wet = probe.play_and_record(sig)
+        osc.send_message("/rtst/bypass", 1)
+        time.sleep(0.2)
+        bypassed = probe.play_and_record(sig)
+    finally:
+        probe.close()
+        keys.close()
+    stdout, stderr = effect.communicate(timeout=60)
+    assert effect.returncode == 0, stderr
+    report = json.loads(report_path.read_text())
+    lag = report["latency_samples"]["total"]
+    for name, rec in (("dry", dry), ("bypassed", bypassed)):
+        np.testing.assert_allclose(rec[lag:], sig[:sig.size - lag], atol=1e-4, err_msg=name)
+    steady = slice(lag + 4800 + sr // 4, lag + 4800 + sr)
+    assert np.max(np.abs(wet[steady] - sig[steady.start - lag:steady.stop - lag])) > 0.05  # the organ, wet
+    assert report["controls"]["final"] == {"mix": 1.0, "bypass": True, "morph": 0.0, "model": "organ",
+                                           "phase": "hybrid", "morph_model": None}
+    assert report["midi"]["applied"] == 2 and report["midi"]["errors"] == 0
+    assert report["osc"]["received"] == 2 and report["osc"]["errors"] == 0
+    # the recording: input and output as the callback saw them; output = input delayed by the
+    # engine's latency where the mix was dry
+    import soundfile as sf
+
+    rec, rate = sf.read(take, dtype="float32")
+    assert rate == sr and rec.shape[1] == 2 and report["record"]["lost"] == 0
+    assert rec.shape[0] == report["stream"]["callbacks"] * report["stream"]["block_size"]
+    engine_lag = report["latency_samples"]["total"] - report["latency_samples"]["io"]
+    first = int(np.argmax(np.abs(rec[:, 0]) > 0.01))  # where the first (dry) tone reached the input
+    seg = slice(first + 2400, first + sr // 2)
+    np.testing.assert_allclose(rec[seg.start + engine_lag:seg.stop + engine_lag, 1], rec[seg, 0], atol=1e-4)
+    assert find_lag(rec[first:first + sr, 0], rec[first:first + sr, 1]) == engine_lag

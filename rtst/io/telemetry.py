@@ -51,6 +51,8 @@ STATE = {
     "mix": 0, "bypass": 1, "morph": 2, "model": 3, "phase": 4, "morph_model": 5,
     "latency_algorithmic": 6, "latency_io": 7, "budget_us": 8, "lookahead": 9, "recording": 10,
     "record_lost": 11, "bad_frames": 12, "clipped": 13,
+    # written by the view: redraws done and frames drawn (proof that it is drawing)
+    "view_ticks": 14, "view_frames": 15,
 }
 
 

@@ -1,0 +1,212 @@
+"""A live session: the effect on the sound card plus everything around it on stage.
+
+:class:`LiveSession` owns the :class:`~rtst.io.stream.LiveEffect`, the telemetry block it
+publishes into, the :class:`~rtst.control.rig.Rig` and its control sources (the view, OSC, MIDI)
+and the recorder. Only the PortAudio callback runs on the audio thread; everything else lives on
+threads that block on I/O (OSC socket, MIDI port, the view's pipe, the recorder's timer) or in
+another process (the view, so that its Qt and drawing work never hold this process's GIL).
+
+Everything that can fail on bad input (models, paths, ports, the MIDI mapping) is checked in the
+constructor, before the stream starts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+from rtst.errors import DeviceError, ParameterError, RtstError
+
+__all__ = ["LiveSession", "ViewProcess"]
+
+
+class ViewProcess:
+    """The live view (``python -m rtst.view``) in its own process.
+
+    It maps the telemetry block, draws at its own pace, and writes each control change as one
+    JSON line on its stdout, which a reader thread here hands to the Rig. When this process ends
+    the view's stdin closes and it exits.
+    """
+
+    def __init__(self, telemetry, info: dict, rig, *, fps: float = 30.0, screenshot=None, screenshot_after_s=None,
+                 log=sys.stderr):
+        cmd = [sys.executable, "-m", "rtst.view", "--telemetry", str(telemetry.path), "--info", json.dumps(info),
+               "--fps", str(fps)]
+        if screenshot is not None:
+            cmd += ["--screenshot", str(screenshot), "--screenshot-after", str(screenshot_after_s or 3.0)]
+        self.rig = rig
+        self.log = log
+        self.messages = 0
+        self.errors = 0
+        #: Set when the view has drawn its window (it sends {"ready": true}).
+        self.ready = threading.Event()
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        except OSError as exc:
+            raise DeviceError(f"cannot start the view: {exc}") from None
+        self._thread = threading.Thread(target=self._read, name="rtst-view-reader", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            self.messages += 1
+            try:
+                changes = json.loads(line)
+                if not isinstance(changes, dict):
+                    raise ParameterError(f"view message {line!r} is not an object")
+                if changes.pop("ready", False):
+                    self.ready.set()
+                self.rig.apply(changes)
+            except (ValueError, RtstError) as exc:
+                self.errors += 1
+                print(f"rtst view: {exc}", file=self.log, flush=True)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """Close the view (its stdin) and wait for it; returns its exit status."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._thread.join(timeout=timeout)
+        return self.proc.returncode
+
+
+class LiveSession:
+    """The effect with its controls, view and recorder.
+
+    Parameters
+    ----------
+    processor : rtst.engine.Processor
+    stream_config : rtst.config.StreamConfig
+    models : dict of str -> StepModel, optional
+        Models to preload for live switching (the running one is added).
+    phases : sequence of str
+        Phase methods offered to the performer.
+    morph_model : StepModel, optional
+    view : bool
+        Open the live view in its own process.
+    osc : tuple (host, port), optional
+    midi_port : str, optional
+    midi_map : path, optional
+        TOML mapping (the default mapping if omitted).
+    record : path, optional
+        New WAV file for input and output.
+    """
+
+    def __init__(self, processor, stream_config, *, models=None, phases=("rtpghi", "hybrid", "rtisila", "spsi", "input"),
+                 morph_model=None, view: bool = False, view_options: dict | None = None, osc=None,
+                 midi_port=None, midi_map=None, record=None, log=sys.stderr):
+        from rtst.control.rig import Rig
+        from rtst.io.stream import LiveEffect
+        from rtst.io.telemetry import Telemetry
+
+        stft = processor.stft
+        self.processor = processor
+        self.log = log
+        self._closers = []
+        self.telemetry = Telemetry(stft.n_bins, stft.sample_rate, stft.hop_length, stft.n_fft, shared=view)
+        self._closers.append(self.telemetry.close)
+        try:
+            self.rig = Rig(processor, models, phases, morph_model=morph_model, telemetry=self.telemetry)
+            self.telemetry.set_state(latency_algorithmic=processor.latency_samples, budget_us=processor.budget_us,
+                                     lookahead=processor.phase.lookahead)
+            self.recorder = None
+            if record is not None:
+                from rtst.io.record import Recorder
+
+                self.recorder = Recorder(record, self.telemetry)
+                self._closers.append(self.recorder.stop)
+            self.osc = None
+            if osc is not None:
+                from rtst.control.osc import OscControl
+
+                self.osc = OscControl(self.rig, *osc, log=log)
+                self._closers.append(self.osc.stop)
+            self.midi = None
+            if midi_port is not None or midi_map is not None:
+                from rtst.control.midi import MidiControl, MidiMapping
+
+                self.midi = MidiControl(self.rig, MidiMapping.load(midi_map), log=log)
+                if midi_port is not None:
+                    self.midi.open(midi_port)
+                    self._closers.append(self.midi.close)
+            self.effect = LiveEffect(processor, stream_config, telemetry=self.telemetry)
+            self.view = None
+            if view:
+                info = {**self.rig.info(), "sample_rate": stft.sample_rate, "n_fft": stft.n_fft,
+                        "hop_length": stft.hop_length, "title": f"rtst live: {processor.model.name}",
+                        "latency_ms": {"algorithmic": processor.latency_samples / stft.sample_rate * 1e3,
+                                       "io": None, "total": None}}
+                self.view = ViewProcess(self.telemetry, info, self.rig, log=log, **(view_options or {}))
+                self._closers.append(self.view.stop)
+        except BaseException:
+            self._close_all()
+            raise
+
+    def start(self, view_timeout_s: float = 30.0) -> None:
+        """Start the stream (once the view is up: its start-up is the heaviest CPU moment),
+        then the recorder and the OSC server."""
+        if self.view is not None:
+            deadline = time.monotonic() + view_timeout_s
+            while not self.view.ready.wait(0.1):
+                if not self.view.running:
+                    raise DeviceError(f"the view exited with status {self.view.proc.returncode} before it was up")
+                if time.monotonic() > deadline:
+                    raise DeviceError(f"the view was not up within {view_timeout_s:.0f} s")
+        self.effect.start()
+        io = self.effect.io_latency_samples
+        self.telemetry.set_state(latency_io=io)
+        if self.recorder is not None:
+            self.recorder.start()
+            self.telemetry.set_state(recording=1)
+        if self.osc is not None:
+            self.osc.start()
+
+    def check(self) -> None:
+        """Raise DeviceError if the stream died (call from the main loop)."""
+        if not self.effect.active:
+            raise DeviceError("the audio stream stopped unexpectedly")
+        if self.recorder is not None and self.recorder.error:
+            self.telemetry.set_state(recording=0)
+
+    def stop(self) -> dict:
+        """Stop the stream and everything around it; returns the session's figures for the report."""
+        self.effect.stop()
+        self.telemetry.mark_closed()
+        extra = {"controls": {"changes": self.rig.changes, "final": self.rig.state()}}
+        if self.recorder is not None:
+            extra["record"] = self.recorder.stop()
+        if self.osc is not None:
+            extra["osc"] = {"address": f"{self.osc.address[0]}:{self.osc.address[1]}",
+                            "received": self.osc.received, "errors": self.osc.errors}
+        if self.midi is not None:
+            extra["midi"] = {"port": getattr(self.midi.port, "name", None), "received": self.midi.received,
+                             "applied": self.midi.applied, "errors": self.midi.errors}
+        if self.view is not None:
+            status = self.view.stop()
+            extra["view"] = {"exit_status": status, "messages": self.view.messages, "errors": self.view.errors}
+        self._close_all()
+        return extra
+
+    def _close_all(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except (OSError, RtstError) as exc:
+                print(f"rtst live: while closing: {exc}", file=self.log)
