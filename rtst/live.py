@@ -36,7 +36,7 @@ class ViewProcess:
         cmd = [sys.executable, "-m", "rtst.view", "--telemetry", str(telemetry.path), "--info", json.dumps(info),
                "--fps", str(fps)]
         if screenshot is not None:
-            cmd += ["--screenshot", str(screenshot), "--screenshot-after", str(screenshot_after_s or 3.0)]
+            cmd += ["--screenshot", str(screenshot), "--screenshot-after", str(3.0 if screenshot_after_s is None else screenshot_after_s)]
         self.rig = rig
         self.log = log
         self.messages = 0
@@ -124,7 +124,7 @@ class LiveSession:
         try:
             self.rig = Rig(processor, models, phases, morph_model=morph_model, telemetry=self.telemetry)
             self.telemetry.set_state(latency_algorithmic=processor.latency_samples, budget_us=processor.budget_us,
-                                     lookahead=processor.phase.lookahead)
+                                     lookahead=processor.phase.lookahead, latency_io=float("nan"))
             self.recorder = None
             if record is not None:
                 from rtst.io.record import Recorder
@@ -183,6 +183,8 @@ class LiveSession:
             raise DeviceError("the audio stream stopped unexpectedly")
         if self.recorder is not None and self.recorder.error:
             self.telemetry.set_state(recording=0)
+        stats = self.processor.stats
+        self.telemetry.set_state(bad_frames=stats["bad_frames"], clipped=stats["clipped_output"])
 
     def stop(self) -> dict:
         """Stop the stream and everything around it; returns the session's figures for the report."""
@@ -199,7 +201,9 @@ class LiveSession:
                              "applied": self.midi.applied, "errors": self.midi.errors}
         if self.view is not None:
             status = self.view.stop()
-            extra["view"] = {"exit_status": status, "messages": self.view.messages, "errors": self.view.errors}
+            extra["view"] = {"exit_status": status, "messages": self.view.messages, "errors": self.view.errors,
+                             "redraws": int(self.telemetry.get_state("view_ticks")),
+                             "frames_drawn": int(self.telemetry.get_state("view_frames"))}
         self._close_all()
         return extra
 

@@ -9,6 +9,10 @@ extras="${1:-}"
 apt_packages=(libportaudio2 libjack-jackd2-0 jackd2 libsndfile1)
 # the benchmarks' real recordings and renders, and the labelled set (benchmarks/README.md)
 case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm openttd-openmsx sound-theme-freedesktop) ;; esac
+# MIDI control: python-rtmidi's wheel links ALSA (it bundles its own JACK client library)
+case ",$extras," in *,control,*) apt_packages+=(libasound2) ;; esac
+# the view: the libraries Qt's wheels load (offscreen and on a desktop) and a font to draw with
+case ",$extras," in *,view,*) apt_packages+=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core) ;; esac
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
