@@ -100,3 +100,26 @@ def find_lag(reference: np.ndarray, recording: np.ndarray) -> int:
     size = 1 << (n - 1).bit_length()
     xc = np.fft.irfft(np.fft.rfft(recording, size) * np.conj(np.fft.rfft(reference, size)), size)
     return int(np.argmax(xc[:recording.size]))
+
+
+def xrun_events(server_log: str) -> list:
+    """The JACK server's xrun reports (its log with -v off), one dict per cycle that went wrong.
+
+    Each report is a run of lines closed by ``ProcessGraphAsyncMaster: Process error``:
+    ``JackTimedDriver::Process XRun = N usec`` when the dummy driver's timer itself woke late (the
+    machine stalled: nothing any client did), then ``client = NAME was not finished, state = S``
+    for each client that missed the cycle, S = ``Triggered`` (it was woken but never got a CPU) or
+    ``Running`` (it was still in its callback). Returns ``[{"timer_late_us": int | None,
+    "clients": {name: state}}, ...]``.
+    """
+    events, timer, clients = [], None, {}
+    for line in server_log.splitlines():
+        if line.startswith("JackTimedDriver::Process XRun"):
+            timer = int(line.rsplit("=", 1)[1].split()[0])
+        elif line.startswith("JackEngine::XRun: client = "):
+            name, _, state = line[len("JackEngine::XRun: client = "):].partition(" was not finished, state = ")
+            clients[name] = state.strip()
+        elif "Process error" in line:
+            events.append({"timer_late_us": timer, "clients": clients})
+            timer, clients = None, {}
+    return events

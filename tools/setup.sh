@@ -11,8 +11,11 @@ apt_packages=(libportaudio2 libjack-jackd2-0 jackd2 libsndfile1)
 case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm openttd-openmsx sound-theme-freedesktop) ;; esac
 # MIDI control: python-rtmidi's wheel links ALSA (it bundles its own JACK client library)
 case ",$extras," in *,control,*) apt_packages+=(libasound2) ;; esac
-# the view: the libraries Qt's wheels load (offscreen and on a desktop) and a font to draw with
-case ",$extras," in *,view,*) apt_packages+=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core) ;; esac
+# the view: the libraries Qt's wheels load offscreen and a font to draw with, and those of its X11
+# (xcb) platform plugin for a desktop
+case ",$extras," in *,view,*) apt_packages+=(libegl1 libgl1 libfontconfig1 libxkbcommon0 libglib2.0-0 libdbus-1-3 fonts-dejavu-core
+  libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
+  libxcb-shape0 libxcb-xkb1 libxkbcommon-x11-0) ;; esac
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -132,6 +132,9 @@ class Telemetry:
         else:
             self._buf = np.zeros(size, dtype=np.uint8)
             self._mmap = None
+        # touch every page now: the kernel maps zero pages lazily, and a first write from the audio
+        # thread would then fault (and grow the RSS) during the first laps of each ring
+        self._buf.fill(0)
         self._views(int(n_bins), frame_cap, audio_cap)
         h = self.header
         h[_H_VERSION], h[_H_N_BINS], h[_H_FRAME_CAP], h[_H_AUDIO_CAP] = LAYOUT_VERSION, n_bins, frame_cap, audio_cap

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -56,7 +57,14 @@ def main(argv=None) -> int:
         print(f"rtst view: needs pyqtgraph and a Qt binding (bash tools/setup.sh view): {exc}", file=sys.stderr)
         return 1
 
+    try:  # drawing is the least urgent work on the machine: let the audio (and everything else) go first
+        os.nice(10)
+    except OSError:
+        pass
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["rtst-view"])
+    # Qt converts and scales images on a thread pool as wide as the machine; one thread is plenty
+    # for two spectrograms and leaves the other cores to the audio
+    QtCore.QThreadPool.globalInstance().setMaxThreadCount(1)
     out_lock = threading.Lock()
 
     def send(changes: dict) -> None:

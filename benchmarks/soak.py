@@ -1,0 +1,246 @@
+"""Soak: the full live effect on the JACK test server for a while, with or without the live view.
+
+Runs ``rtst live`` (a shipped model, default ``cello-ll``: the low-latency preset) as its own
+process on a JACK server with the dummy driver (started here unless one runs), plays a sung-like
+tone (harmonics, vibrato, three notes) into it from a JACK client and records it, and reports what a
+performer would care about over the measured window: xruns and callback overruns (deadline misses)
+with their times, the hop compute distribution, the worst hop, the effect's RSS at the start and the
+end, and the server's own account of each xrun (its log: the driver's timer woke late = the machine
+stalled; a client "Triggered" = woken but not given a CPU; "Running" = still in its callback).
+
+``--baseline-seconds S`` runs the same soak again without the view afterwards, so the view's cost is
+judged against this machine's own floor in the same run (a virtual machine has xruns with no view
+at all: its vCPUs stall). With ``--view`` the view process draws offscreen (QT_QPA_PLATFORM) unless
+a display is set.
+
+    .venv/bin/python benchmarks/soak.py --seconds 60 --view --baseline-seconds 60 --json soak.json
+    .venv/bin/python benchmarks/soak.py --minutes 10 --model cello-ll
+
+Needs the dev extra (JACK-Client) and, for --view, the view extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the JACK probe client and the server-log reader live with the tests
+
+from jackprobe import LoopProbe, xrun_events  # noqa: E402
+
+SAMPLE_RATE = 48000
+
+
+def jack_running() -> bool:
+    if shutil.which("jack_lsp") is None:
+        return False
+    env = {**os.environ, "JACK_NO_START_SERVER": "1"}
+    try:
+        return subprocess.run(["jack_lsp"], capture_output=True, env=env, timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def start_jack(period: int, log_path: Path):
+    """Start ``jackd -R -d dummy`` (``--no-realtime`` if -R is refused); returns the process."""
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    for rt in (["-R"], ["--no-realtime"]):
+        log = open(log_path, "w")
+        proc = subprocess.Popen(["jackd", *rt, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(period), "-C", "2", "-P", "2"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        for _ in range(100):
+            if proc.poll() is not None:
+                break
+            if jack_running():
+                return proc
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    sys.exit("soak: jackd did not start with the dummy driver (bash tools/setup.sh dev installs jackd2)")
+
+
+def sung_tone(seconds: float) -> np.ndarray:
+    """Seven harmonics with 5 Hz vibrato, three notes of 2 s in turn, peak about 0.4; float32."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    f0 = 220 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t)) * (1 + 0.5 * (np.floor(t / 2) % 3))
+    ph = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
+    return (0.15 * sum(np.sin(k * ph) / k for k in range(1, 8))).astype(np.float32)
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def steal_jiffies() -> int | None:
+    try:
+        return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, fps: float = 30.0) -> dict:
+    """One soak run; returns its figures (see the module docstring)."""
+    work = Path(tempfile.mkdtemp(prefix="rtst-soak-"))
+    report_path = work / "live.json"
+    env = dict(os.environ)
+    if view and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    cmd = [sys.executable, "-m", "rtst", "live", "--model", model, "--duration", str(seconds + 8),
+           "--report", str(report_path)] + (["--view"] if view else [])
+    effect = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    probe = LoopProbe("rtst-soak")
+    sig = sung_tone(seconds)
+    try:
+        ins, outs = probe.wait_for_ports("PortAudio", timeout_s=120)
+        probe.patch(ins[0], outs[0])
+        time.sleep(0.5)  # re-patching the graph flags an xrun to every client: keep it out of the window
+        log_offset = server_log.stat().st_size if server_log else 0
+        rss_start = rss_kib(effect.pid)
+        steal0 = steal_jiffies()
+        window_start = time.monotonic()
+        rec = probe.play_and_record(sig, timeout_s=seconds + 60)
+        window_end = time.monotonic()
+        rss_end = rss_kib(effect.pid)
+        steal1 = steal_jiffies()
+        time.sleep(0.1)
+        log_text = server_log.read_text()[log_offset:] if server_log else ""
+    finally:
+        probe.close()
+    stdout, stderr = effect.communicate(timeout=180)
+    if effect.returncode != 0:
+        raise RuntimeError(f"rtst live exited with {effect.returncode}: {stderr.strip()[-2000:]}")
+    report = json.loads(report_path.read_text())
+    stream = report["stream"]
+    start = stream["started_monotonic_s"]
+
+    def in_window(times):
+        return [round(start + x - window_start, 3) for x in times if window_start <= start + x <= window_end]
+
+    events = xrun_events(log_text)
+    causes = collections.Counter()
+    for e in events:
+        if e["timer_late_us"] is not None:
+            causes["machine stall (driver timer late)"] += 1
+        else:
+            state = e["clients"].get("PortAudio")
+            causes[f"effect {state.lower()}" if state else "other client only"] += 1
+    window_s = window_end - window_start
+    out = {
+        "model": report["model"], "view": view, "seconds": round(window_s, 2),
+        "n_fft": report["n_fft"], "hop_length": report["hop_length"], "phase": report["phase"],
+        "block_size": stream["block_size"], "budget_us": report["budget_us"],
+        "latency_samples": report["latency_samples"],
+        "xruns": len(in_window(stream["xrun_times_s"])), "xrun_times_s": in_window(stream["xrun_times_s"]),
+        "deadline_misses": len(in_window(stream["deadline_miss_times_s"])),
+        "xruns_whole_run": stream["xruns"], "deadline_misses_whole_run": stream["deadline_misses"],
+        "callback_failures": stream["callback_failures"],
+        "xruns_per_minute": round(len(in_window(stream["xrun_times_s"])) / window_s * 60, 2),
+        "server_xrun_events": len(events), "server_xrun_causes": dict(causes),
+        "probe_xruns": probe.xruns,
+        "hop_compute_us": report["hop_compute_us"],
+        "worst_hop_fraction": round(report["hop_compute_us"]["max"] / report["budget_us"], 3),
+        "rss_kib": {"start": rss_start, "end": rss_end,
+                    "growth": None if rss_start is None or rss_end is None else rss_end - rss_start},
+        "steal_jiffies": None if steal0 is None or steal1 is None else steal1 - steal0,
+        "output_rms": round(float(np.sqrt(np.mean(rec[SAMPLE_RATE:] ** 2))), 4),
+        "input_rms": round(float(np.sqrt(np.mean(sig ** 2))), 4),
+    }
+    if view:  # the view's counters cover the whole run, from its first redraw to its last
+        out["view_redraws"] = report["view"]["redraws"]
+        out["view_frames_drawn"] = report["view"]["frames_drawn"]
+        out["view_exit_status"] = report["view"]["exit_status"]
+        out["hops_whole_run"] = int(stream["callbacks"] * stream["block_size"] / report["hop_length"])
+        out["run_seconds"] = round(stream["callbacks"] * stream["block_size"] / SAMPLE_RATE, 2)
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _row(r: dict) -> str:
+    h = r["hop_compute_us"]
+    rss = r["rss_kib"]
+    growth = "-" if rss["growth"] is None else f"{rss['growth'] / 1024:+.1f}"
+    return (f"{'view' if r['view'] else 'no view':8s} {r['seconds']:7.1f} {r['xruns']:6d} {r['xruns_per_minute']:7.1f} "
+            f"{r['deadline_misses']:6d} {h['p50']:7.0f} {h['p99']:7.0f} {h['max']:8.0f} {r['worst_hop_fraction']:6.2f} "
+            f"{'-' if rss['start'] is None else rss['start'] // 1024:>6} {growth:>7} "
+            f"{'; '.join(f'{k} {v}' for k, v in r['server_xrun_causes'].items()) or '-'}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, default=None, help="measured window (default 60)")
+    length.add_argument("--minutes", type=float, default=None, help="measured window in minutes")
+    p.add_argument("--model", default="cello-ll", help="shipped model (its STFT is the preset; default cello-ll)")
+    p.add_argument("--view", action="store_true", help="with the live view open and redrawing")
+    p.add_argument("--baseline-seconds", type=float, default=0.0, help="then the same without the view, for comparison")
+    p.add_argument("--period", type=int, default=128, help="JACK period when this script starts the server (default 128)")
+    p.add_argument("--server-log", default=None, help="the running JACK server's log (to read its xrun causes)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    seconds = 60.0 if args.seconds is None and args.minutes is None else (args.seconds or 60.0 * args.minutes)
+    if not 1.0 <= seconds <= 6 * 3600:
+        p.error(f"the window must be from 1 s to 6 h, not {seconds:g} s")
+
+    jackd = None
+    server_log = Path(args.server_log) if args.server_log else None
+    if not jack_running():
+        server_log = Path(tempfile.mkdtemp(prefix="rtst-soak-jack-")) / "jackd.log"
+        jackd = start_jack(args.period, server_log)
+    try:
+        runs = [soak(seconds, model=args.model, view=args.view, server_log=server_log)]
+        if args.baseline_seconds > 0 and args.view:
+            runs.append(soak(args.baseline_seconds, model=args.model, view=False, server_log=server_log))
+    finally:
+        if jackd is not None:
+            jackd.terminate()
+            jackd.wait(timeout=10)
+    r0 = runs[0]
+    print(f"soak: {r0['model']} (n_fft {r0['n_fft']}, hop {r0['hop_length']}, block {r0['block_size']}, "
+          f"{r0['phase']}), budget {r0['budget_us']:.0f} us, JACK dummy driver")
+    print(f"{'run':8s} {'s':>7} {'xruns':>6} {'/min':>7} {'misses':>6} {'p50 us':>7} {'p99 us':>7} {'max us':>8} "
+          f"{'worst':>6} {'RSS MB':>6} {'growth':>7} server's xrun causes")
+    for r in runs:
+        print(_row(r))
+    for r in runs:
+        if r["view"]:
+            print(f"view (whole run, {r['run_seconds']:.0f} s of stream): {r['view_redraws']} redraws "
+                  f"({r['view_redraws'] / r['run_seconds']:.1f}/s), {r['view_frames_drawn']} frames drawn of "
+                  f"{r['hops_whole_run']} hops, exit {r['view_exit_status']}")
+    print("(p50/p99/max: the engine's compute per hop over the run; worst = max / budget; RSS of the effect "
+          "process at the window's start, growth to its end)")
+    result = {"runs": runs, "python": platform.python_version(), "machine": platform.machine(),
+              "cpus": os.cpu_count(), "git": _git_revision()}
+    print(json.dumps(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def _git_revision() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
+                              timeout=5).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
