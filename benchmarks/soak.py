@@ -96,8 +96,12 @@ def steal_jiffies() -> int | None:
         return None
 
 
-def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, fps: float = 30.0) -> dict:
-    """One soak run; returns its figures (see the module docstring)."""
+REFERENCE_CLIENT = "rtst-soak-metro"
+
+
+def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, reference: bool = True) -> dict:
+    """One soak run; returns its figures (see the module docstring). With ``reference``, jackd2's
+    C example client jack_metro runs beside the effect: the cycles it misses are the machine's."""
     work = Path(tempfile.mkdtemp(prefix="rtst-soak-"))
     report_path = work / "live.json"
     env = dict(os.environ)
@@ -108,6 +112,10 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, fps
     effect = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     probe = LoopProbe("rtst-soak")
     sig = sung_tone(seconds)
+    metro = None
+    if reference and shutil.which("jack_metro"):
+        metro = subprocess.Popen(["jack_metro", "-b", "120", "-n", REFERENCE_CLIENT],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         ins, outs = probe.wait_for_ports("PortAudio", timeout_s=120)
         probe.patch(ins[0], outs[0])
@@ -124,6 +132,9 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, fps
         log_text = server_log.read_text()[log_offset:] if server_log else ""
     finally:
         probe.close()
+        if metro is not None:
+            metro.terminate()
+            metro.wait(timeout=10)
     stdout, stderr = effect.communicate(timeout=180)
     if effect.returncode != 0:
         raise RuntimeError(f"rtst live exited with {effect.returncode}: {stderr.strip()[-2000:]}")
@@ -155,6 +166,8 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, fps
         "xruns_per_minute": round(len(in_window(stream["xrun_times_s"])) / window_s * 60, 2),
         "server_xrun_events": len(events), "server_xrun_causes": dict(causes),
         "probe_xruns": probe.xruns,
+        "reference_client_missed_cycles": (None if metro is None or not server_log else
+                                           sum(REFERENCE_CLIENT in e["clients"] for e in events)),
         "hop_compute_us": report["hop_compute_us"],
         "worst_hop_fraction": round(report["hop_compute_us"]["max"] / report["budget_us"], 3),
         "rss_kib": {"start": rss_start, "end": rss_end,
@@ -180,6 +193,7 @@ def _row(r: dict) -> str:
     return (f"{'view' if r['view'] else 'no view':8s} {r['seconds']:7.1f} {r['xruns']:6d} {r['xruns_per_minute']:7.1f} "
             f"{r['deadline_misses']:6d} {h['p50']:7.0f} {h['p99']:7.0f} {h['max']:8.0f} {r['worst_hop_fraction']:6.2f} "
             f"{'-' if rss['start'] is None else rss['start'] // 1024:>6} {growth:>7} "
+            f"{'-' if r['reference_client_missed_cycles'] is None else r['reference_client_missed_cycles']:>5} "
             f"{'; '.join(f'{k} {v}' for k, v in r['server_xrun_causes'].items()) or '-'}")
 
 
@@ -216,7 +230,7 @@ def main(argv=None) -> int:
     print(f"soak: {r0['model']} (n_fft {r0['n_fft']}, hop {r0['hop_length']}, block {r0['block_size']}, "
           f"{r0['phase']}), budget {r0['budget_us']:.0f} us, JACK dummy driver")
     print(f"{'run':8s} {'s':>7} {'xruns':>6} {'/min':>7} {'misses':>6} {'p50 us':>7} {'p99 us':>7} {'max us':>8} "
-          f"{'worst':>6} {'RSS MB':>6} {'growth':>7} server's xrun causes")
+          f"{'worst':>6} {'RSS MB':>6} {'growth':>7} {'C ref':>5} server's xrun causes")
     for r in runs:
         print(_row(r))
     for r in runs:
@@ -225,7 +239,8 @@ def main(argv=None) -> int:
                   f"({r['view_redraws'] / r['run_seconds']:.1f}/s), {r['view_frames_drawn']} frames drawn of "
                   f"{r['hops_whole_run']} hops, exit {r['view_exit_status']}")
     print("(p50/p99/max: the engine's compute per hop over the run; worst = max / budget; RSS of the effect "
-          "process at the window's start, growth to its end)")
+          "process at the window's start, growth to its end; C ref: cycles that jack_metro, a C client running "
+          "beside the effect, missed in the window)")
     result = {"runs": runs, "python": platform.python_version(), "machine": platform.machine(),
               "cpus": os.cpu_count(), "git": _git_revision()}
     print(json.dumps(result))
