@@ -41,7 +41,7 @@ class ViewProcess:
     """
 
     def __init__(self, telemetry, info: dict, rig, *, fps: float = 30.0, screenshot=None, screenshot_after_s=None,
-                 log=sys.stderr):
+                 settings=(), log=sys.stderr):
         import importlib.util
 
         if importlib.util.find_spec("pyqtgraph") is None or not any(
@@ -51,6 +51,8 @@ class ViewProcess:
                "--fps", str(fps)]
         if screenshot is not None:
             cmd += ["--screenshot", str(screenshot), "--screenshot-after", str(3.0 if screenshot_after_s is None else screenshot_after_s)]
+        for name, value in settings:  # controls the view moves once it is up (scripted runs, tests)
+            cmd += ["--set", f"{name}={value}"]
         self.rig = rig
         self.log = log
         self.messages = 0

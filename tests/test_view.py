@@ -318,3 +318,41 @@ def test_qt_binding_keeps_the_reference_counts_of_true_and_false(app):
         source.toggled.emit(bool(i % 2))
     got.clear()
     assert (sys.getrefcount(True), sys.getrefcount(False)) == before
+
+
+def test_the_views_controls_reach_the_engine_through_its_pipe():
+    """`rtst live --view`'s control path, all real: the view process moves its widgets (as the
+    performer would), each change goes as a JSON line down its stdout to ViewProcess's reader,
+    through the Rig to a running Processor (cello, a thread playing the audio thread), and the
+    published state comes back through the shared telemetry."""
+    from test_control import AudioThread, until
+
+    from rtst.config import StftConfig
+    from rtst.control.rig import Rig
+    from rtst.engine import Processor
+    from rtst.live import ViewProcess
+    from rtst.model import load_model
+
+    stft = StftConfig()
+    proc = Processor(stft, model=load_model("cello"), phase="hybrid", block_size=stft.hop_length)
+    tel = Telemetry(stft.n_bins, stft.sample_rate, stft.hop_length, stft.n_fft, shared=True)
+    rig = Rig(proc, {"cello": proc.model, "identity": load_model("identity"), "organ": load_model("organ")},
+              phases=("rtpghi", "hybrid", "input"), morph_model=load_model("bells"), telemetry=tel)
+    audio = AudioThread(proc)
+    view = None
+    try:  # the view process inherits QT_QPA_PLATFORM=offscreen (set at the top of this module)
+        settings = [("mix", "0.3"), ("bypass", "on"), ("morph", "0.6"), ("model", "organ"), ("phase", "rtpghi")]
+        view = ViewProcess(tel, {**rig.info(), "title": "test"}, rig, settings=settings)
+        assert view.ready.wait(60)
+        assert until(lambda: rig.changes >= 5, timeout=30), (rig.changes, view.errors)
+        assert view.errors == 0 and view.messages >= 6  # ready + five changes
+        assert rig.state() == {"mix": 0.3, "bypass": True, "morph": 0.6, "model": "organ", "phase": "rtpghi",
+                               "morph_model": "bells"}
+        assert tel.get_state("mix") == 0.3 and tel.get_state("bypass") == 1.0
+        assert until(lambda: tel.get_state("view_ticks") > 10)
+        assert view.stop() == 0
+    finally:
+        if view is not None and view.running:
+            view.proc.kill()
+        audio.stop()
+        tel.close()

@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0, help="redraws per second (default 30)")
     p.add_argument("--axis", default="log", choices=("linear", "log"), help="frequency axis shown first (default log)")
     p.add_argument("--size", default="1280x720", metavar="WxH", help="window size in pixels (default 1280x720)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="move a control once the window is up, as the performer would (repeatable)")
     p.add_argument("--screenshot", default=None, metavar="PATH.png", help="save a picture of the window")
     p.add_argument("--screenshot-after", type=float, default=3.0, metavar="SECONDS",
                    help="when to take it, after the window is up (default 3)")
@@ -45,6 +47,12 @@ def main(argv=None) -> int:
             info = json.loads(args.info)
         except ValueError as exc:
             raise RtstError(f"--info is not JSON: {exc}") from None
+        settings = []
+        for item in args.set:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise RtstError(f"--set {item!r} must be NAME=VALUE")
+            settings.append((name.strip(), value.strip()))
         telemetry = Telemetry.attach(args.telemetry)
     except RtstError as exc:
         print(f"rtst view: {exc}", file=sys.stderr)
@@ -109,7 +117,15 @@ def main(argv=None) -> int:
                       file=sys.stderr)
 
         QtCore.QTimer.singleShot(int(1000 * max(0.0, args.screenshot_after)), shoot)
-    QtCore.QTimer.singleShot(0, lambda: send({"ready": True}))
+    def ready() -> None:
+        send({"ready": True})
+        for name, value in settings:
+            try:
+                view.set_control(name, value)
+            except RtstError as exc:
+                print(f"rtst view: --set: {exc}", file=sys.stderr)
+
+    QtCore.QTimer.singleShot(0, ready)
     app.exec()
     view.timer.stop()
     telemetry.close()

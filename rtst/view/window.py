@@ -171,6 +171,30 @@ class EffectView(QtWidgets.QWidget):
             plot.set_axis(axis)
         self.axis_box.setCurrentText(axis)
 
+    def set_control(self, name: str, value: str) -> None:
+        """Move a control as the performer would (it sends its change): ``mix``/``morph`` 0..1,
+        ``bypass`` on/off, ``model``/``phase`` a name offered. For scripted runs and tests."""
+        from rtst.control.rig import parse_bool
+        from rtst.errors import ParameterError
+
+        if name in ("mix", "morph"):
+            slider = self.mix_slider if name == "mix" else self.morph_slider
+            try:
+                slider.setValue(int(round(100 * float(value))))
+            except ValueError:
+                raise ParameterError(f"{name}={value!r} must be a number from 0 to 1") from None
+        elif name == "bypass":
+            self.bypass_button.setChecked(parse_bool(name, value))
+        elif name in ("model", "phase"):
+            box = self.model_box if name == "model" else self.phase_box
+            i = box.findText(value)
+            if i < 0:
+                raise ParameterError(f"{name}={value!r} must be one of {', '.join(box.itemText(k) for k in range(box.count()))}")
+            box.setCurrentIndex(i)
+            box.textActivated.emit(value)  # what a pick from the list sends
+        else:
+            raise ParameterError(f"control {name!r} must be one of mix, morph, bypass, model, phase")
+
     def _sync_controls(self) -> None:
         """Show the engine's current settings (another control source may have changed them)
         without echoing them back as changes."""
