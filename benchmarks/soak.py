@@ -99,7 +99,8 @@ def steal_jiffies() -> int | None:
 REFERENCE_CLIENT = "rtst-soak-metro"
 
 
-def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, reference: bool = True) -> dict:
+def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, reference: bool = True,
+         view_fps: float = 30.0) -> dict:
     """One soak run; returns its figures (see the module docstring). With ``reference``, jackd2's
     C example client jack_metro runs beside the effect: the cycles it misses are the machine's."""
     work = Path(tempfile.mkdtemp(prefix="rtst-soak-"))
@@ -108,7 +109,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
     if view and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
     cmd = [sys.executable, "-m", "rtst", "live", "--model", model, "--duration", str(seconds + 8),
-           "--report", str(report_path)] + (["--view"] if view else [])
+           "--report", str(report_path)] + (["--view", "--view-fps", str(view_fps)] if view else [])
     effect = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     probe = LoopProbe("rtst-soak")
     sig = sung_tone(seconds)
@@ -177,6 +178,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         "input_rms": round(float(np.sqrt(np.mean(sig ** 2))), 4),
     }
     if view:  # the view's counters cover the whole run, from its first redraw to its last
+        out["view_fps"] = view_fps
         out["view_redraws"] = report["view"]["redraws"]
         out["view_frames_drawn"] = report["view"]["frames_drawn"]
         out["view_exit_status"] = report["view"]["exit_status"]
@@ -204,6 +206,7 @@ def main(argv=None) -> int:
     length.add_argument("--minutes", type=float, default=None, help="measured window in minutes")
     p.add_argument("--model", default="cello-ll", help="shipped model (its STFT is the preset; default cello-ll)")
     p.add_argument("--view", action="store_true", help="with the live view open and redrawing")
+    p.add_argument("--view-fps", type=float, default=30.0, help="the view's redraws per second (default 30)")
     p.add_argument("--baseline-seconds", type=float, default=0.0, help="then the same without the view, for comparison")
     p.add_argument("--period", type=int, default=128, help="JACK period when this script starts the server (default 128)")
     p.add_argument("--server-log", default=None, help="the running JACK server's log (to read its xrun causes)")
@@ -219,7 +222,7 @@ def main(argv=None) -> int:
         server_log = Path(tempfile.mkdtemp(prefix="rtst-soak-jack-")) / "jackd.log"
         jackd = start_jack(args.period, server_log)
     try:
-        runs = [soak(seconds, model=args.model, view=args.view, server_log=server_log)]
+        runs = [soak(seconds, model=args.model, view=args.view, server_log=server_log, view_fps=args.view_fps)]
         if args.baseline_seconds > 0 and args.view:
             runs.append(soak(args.baseline_seconds, model=args.model, view=False, server_log=server_log))
     finally:

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", default="low", help="host latency: low, high or seconds (default low)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long (default: until Ctrl-C)")
     p.add_argument("--view", action="store_true", help="open the live view (spectrograms, meters, controls) in its own process")
+    p.add_argument("--view-fps", type=float, default=30.0, metavar="HZ",
+                   help="view redraws per second, 1 to 120 (default 30; fewer cost less CPU)")
     p.add_argument("--view-screenshot", default=None, metavar="PATH.png",
                    help="with --view: save a picture of the view (e.g. for a bug report)")
     p.add_argument("--view-screenshot-after", type=float, default=5.0, metavar="SECONDS",
@@ -298,15 +300,17 @@ def cmd_live(args) -> int:
         from rtst.control.osc import parse_address
 
         osc = parse_address(args.osc)
-    view_options = None
-    if args.view_screenshot is not None:
-        from rtst.errors import ParameterError
+    from rtst.errors import ParameterError
 
+    if not 1.0 <= args.view_fps <= 120.0:
+        raise ParameterError(f"--view-fps={args.view_fps} must be from 1 to 120")
+    view_options = {"fps": args.view_fps}
+    if args.view_screenshot is not None:
         if not args.view:
             raise ParameterError("--view-screenshot needs --view")
         if not 0 <= args.view_screenshot_after <= 3600:
             raise ParameterError(f"--view-screenshot-after={args.view_screenshot_after} must be from 0 to 3600 s")
-        view_options = {"screenshot": args.view_screenshot, "screenshot_after_s": args.view_screenshot_after}
+        view_options.update(screenshot=args.view_screenshot, screenshot_after_s=args.view_screenshot_after)
     session = LiveSession(processor, stream_config, models=_live_models(args, processor), phases=PHASE_CHOICES,
                           morph_model=_load_named(args.morph_model), view=args.view, view_options=view_options, osc=osc,
                           midi_port=args.midi, midi_map=args.midi_map, record=args.record)

@@ -187,3 +187,13 @@ def test_bench_bad_settings_are_one_line_exit_2(args, match):
     result = run_cli("bench", *args)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and match in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--view-screenshot", "x.png"], "--view-screenshot needs --view"),
+    (["--view", "--view-screenshot", "x.png", "--view-screenshot-after", "-1"], "--view-screenshot-after=-1.0 must be"),
+])
+def test_live_view_options_are_checked_before_anything_opens(args, match):
+    result = run_cli("live", "--duration", "0.1", *args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and match in result.stderr, result.stderr

@@ -356,3 +356,22 @@ def test_the_views_controls_reach_the_engine_through_its_pipe():
             view.proc.kill()
         audio.stop()
         tel.close()
+
+
+def test_colour_ring_is_the_colour_map_of_the_shown_axis_in_place():
+    spec = SpectrogramImage(N_BINS, SR, HOP, N_FFT, history_s=0.5, axis="log")
+    rings = {axis: spec._display[axis] for axis in ("linear", "log")}
+    pointers = {axis: r.__array_interface__["data"][0] for axis, r in rings.items()}
+    mag = stft_mag(tone(2000.0, 0.2))
+    for _ in range(5):  # several laps of the ring
+        spec.push(mag)
+    for axis in ("log", "linear", "log"):
+        spec.set_axis(axis)
+        shown = spec.display_buffer[:, spec.head:spec.head + spec.n_cols]    # [rows, n_cols]
+        np.testing.assert_array_equal(shown, spec.lut32[spec.image().T])
+        spec.push(mag[:3])
+        shown = spec.display_buffer[:, spec.head:spec.head + spec.n_cols]
+        np.testing.assert_array_equal(shown, spec.lut32[spec.image().T])     # kept up to date by push
+    for axis in ("linear", "log"):
+        assert spec._display[axis] is rings[axis] and spec._display[axis].__array_interface__["data"][0] == pointers[axis]
+    assert spec.lut32[255] >> 24 == 0xFF and (spec.lut32[255] & 0xFFFFFF) == int.from_bytes(bytes(spec.lut[255]), "big")

@@ -53,7 +53,7 @@ class Player:
     def __init__(self, clip: np.ndarray):
         import jack
 
-        self.clip = clip.astype(np.float32)
+        self.clip = np.ascontiguousarray(clip, dtype=np.float32)
         self.pos = 0
         self.client = jack.Client("rtst-screenshot", no_start_server=True)
         self.out = self.client.outports.register("out")
@@ -63,9 +63,11 @@ class Player:
 
     def _process(self, frames):
         o = self.out.get_array()
-        idx = (self.pos + np.arange(frames)) % self.clip.size
-        o[:] = self.clip[idx]
-        self.pos = (self.pos + frames) % self.clip.size
+        p, n = self.pos, self.clip.size
+        a = min(frames, n - p)  # the clip is longer than a period: at most one wrap
+        o[:a] = self.clip[p:p + a]
+        o[a:] = self.clip[:frames - a]
+        self.pos = (p + frames) % n
 
     def patch(self, timeout_s: float = 90.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -7,6 +7,11 @@ slice ``buf[head : head + n_cols]`` (a view; no copy, no roll, no reallocation w
 Both frequency axes (linear bins and log-spaced rows) are kept up to date on every push, so the
 axis can be switched at any time with the whole history shown at once.
 
+For drawing, the shown axis also has a ring of ready-made colours (32-bit RGB, row-major: one row
+per frequency, ``2 * n_cols`` columns, written the same twice-over way), so a redraw is one
+:class:`QImage` over the ring's memory at the head's offset, scaled onto the plot: no colour
+mapping, copy or transpose of the history per frame.
+
 Levels are fixed, in dB relative to a full-scale sinusoid (0 dBFS: a Hann-windowed sinusoid of
 amplitude 1 peaks at ``n_fft / 4``), and mapped through a perceptual colour map whose brightness
 rises with the level.
@@ -16,17 +21,19 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore, QtGui
 
 from rtst.errors import ParameterError
 
-__all__ = ["SpectrogramImage", "SpectrogramPlot", "AXES", "HISTORY_S", "MAX_COLUMNS"]
+__all__ = ["SpectrogramImage", "SpectrogramPlot", "RingImageItem", "AXES", "HISTORY_S", "MAX_COLUMNS"]
 
 #: Frequency axes a spectrogram can show.
 AXES = ("linear", "log")
 #: Seconds of history a spectrogram aims to show.
 HISTORY_S = 5.0
-#: Most columns kept; shorter hops are aggregated (max) several per column to stay below.
-MAX_COLUMNS = 2048
+#: Most columns kept; shorter hops are aggregated (max) several per column to stay below (about
+#: a screen's width: more would only be thrown away when the image is scaled onto the plot).
+MAX_COLUMNS = 1024
 #: Columns converted per pass (the size of the scratch arrays).
 _CHUNK = 128
 # the level of a zero magnitude: far below any display floor, and log10 stays finite
@@ -145,6 +152,11 @@ class SpectrogramImage:
         self._acc_hops = 0
 
         self.lut = pg.colormap.get(colormap).getLookupTable(0.0, 1.0, 256, alpha=False)  # uint8 [256, 3]
+        lut = self.lut.astype(np.uint32)
+        #: The colour map as QImage.Format_RGB32 pixels (0xffRRGGBB), uint32 [256].
+        self.lut32 = (0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]).astype(np.uint32)
+        self._display = {axis_name: np.zeros((ring.shape[1], 2 * self.n_cols), np.uint32)  # [rows, 2 n_cols]
+                         for axis_name, ring in self._rings.items()}
         self._axis = "linear"
         self.set_axis(axis)
 
@@ -158,6 +170,8 @@ class SpectrogramImage:
         if axis not in AXES:
             raise ParameterError(f"axis={axis!r} must be one of {', '.join(AXES)}")
         self._axis = axis
+        # the colour ring follows only the shown axis: bring it up to date from the index ring
+        np.take(self.lut32, self._rings[axis].T, out=self._display[axis])
 
     @property
     def n_rows(self) -> int:
@@ -167,6 +181,17 @@ class SpectrogramImage:
     def buffer(self) -> np.ndarray:
         """The current axis's ring, uint8 [2 * n_cols, n_rows] (the same object for the view's life)."""
         return self._rings[self._axis]
+
+    @property
+    def head(self) -> int:
+        """Column of the oldest shown column in the rings (the newest ``n_cols`` start here)."""
+        return self._head
+
+    @property
+    def display_buffer(self) -> np.ndarray:
+        """The shown axis's colour ring, uint32 [n_rows, 2 * n_cols] (QImage.Format_RGB32 pixels,
+        row 0 the lowest frequency); columns ``head .. head + n_cols`` are the image."""
+        return self._display[self._axis]
 
     def image(self) -> np.ndarray:
         """The newest ``n_cols`` columns, oldest first: uint8 [n_cols, n_rows], a view into
@@ -295,6 +320,8 @@ class SpectrogramImage:
         np.copyto(logu, logf, casting="unsafe")
         self._write(self._rings["linear"], lin)
         self._write(self._rings["log"], logu)
+        shown = lin if self._axis == "linear" else logu
+        self._write(self._display[self._axis].T, np.take(self.lut32, shown))
         self._head = (self._head + k) % self.n_cols
         self.columns_written += k
 
@@ -309,6 +336,27 @@ class SpectrogramImage:
         if k > a:
             ring[:k - a] = cols[a:]
             ring[n:n + k - a] = cols[a:]
+
+
+class RingImageItem(pg.GraphicsObject):
+    """Draws a :class:`SpectrogramImage`'s colour ring: one QImage over the ring's memory at the
+    head's offset (no copy), one pixel per column and row in item coordinates, row 0 at the bottom."""
+
+    def __init__(self, spectrogram: SpectrogramImage):
+        super().__init__()
+        self.spectrogram = spectrogram
+
+    def boundingRect(self):
+        s = self.spectrogram
+        return QtCore.QRectF(0.0, 0.0, float(s.n_cols), float(s.n_rows))
+
+    def paint(self, painter, *args):
+        s = self.spectrogram
+        ring = s.display_buffer
+        pixels = memoryview(ring).cast("B")[4 * s.head:]  # the QImage reads rows ring.strides[0] apart
+        image = QtGui.QImage(pixels, s.n_cols, s.n_rows, ring.strides[0], QtGui.QImage.Format.Format_RGB32)
+        painter.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(self.boundingRect(), image)
 
 
 class SpectrogramPlot(pg.PlotWidget):
@@ -333,9 +381,7 @@ class SpectrogramPlot(pg.PlotWidget):
         plot.hideButtons()
         plot.setLabel("left", "Hz")
         plot.setLabel("bottom", "s (0 = now)")
-        self.image_item = pg.ImageItem(axisOrder="col-major")  # data[x = column, y = row]
-        self.image_item.setLookupTable(spectrogram.lut)
-        self.image_item.setLevels((0, 255))
+        self.image_item = RingImageItem(spectrogram)
         plot.addItem(self.image_item)
         self._dirty = True
         self.set_axis(spectrogram.axis)
@@ -346,10 +392,14 @@ class SpectrogramPlot(pg.PlotWidget):
         spec.set_axis(axis)
         width_s = spec.n_cols * spec.column_s
         y0, height = spec.y_extent()
-        self.image_item.setImage(spec.image(), autoLevels=False)
-        # the ImageItem's own coordinates are pixels (column, row); the rect maps them to seconds
-        # (newest column ending at 0) and to Hz or log10 Hz
-        self.image_item.setRect(-width_s, y0, width_s, height)
+        # the item's own coordinates are pixels (column, row); this maps them to seconds (newest
+        # column ending at 0) and to Hz or log10 Hz
+        self.image_item.prepareGeometryChange()
+        transform = QtGui.QTransform()
+        transform.translate(-width_s, y0)
+        transform.scale(width_s / spec.n_cols, height / spec.n_rows)
+        self.image_item.setTransform(transform)
+        self.image_item.update()
         plot = self.getPlotItem()
         plot.getAxis("left").setTicks(spec.ticks())
         plot.setXRange(-width_s, 0.0, padding=0)
@@ -363,6 +413,7 @@ class SpectrogramPlot(pg.PlotWidget):
         return added
 
     def refresh(self) -> None:
+        """Schedule a redraw if columns were added since the last one."""
         if self._dirty:
-            self.image_item.setImage(self.spectrogram.image(), autoLevels=False)
+            self.image_item.update()
             self._dirty = False
