@@ -89,6 +89,23 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def cpu_ticks(pid: int) -> int | None:
+    """User + system CPU time of a process so far, in clock ticks."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def children(pid: int) -> list:
+    try:
+        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
 def steal_jiffies() -> int | None:
     try:
         return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
@@ -124,11 +141,14 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         log_offset = server_log.stat().st_size if server_log else 0
         rss_start = rss_kib(effect.pid)
         steal0 = steal_jiffies()
+        view_pids = children(effect.pid) if view else []
+        cpu0 = {p: cpu_ticks(p) for p in [effect.pid, *view_pids]}
         window_start = time.monotonic()
         rec = probe.play_and_record(sig, timeout_s=seconds + 60)
         window_end = time.monotonic()
         rss_end = rss_kib(effect.pid)
         steal1 = steal_jiffies()
+        cpu1 = {p: cpu_ticks(p) for p in cpu0}
         time.sleep(0.1)
         log_text = server_log.read_text()[log_offset:] if server_log else ""
     finally:
@@ -155,6 +175,11 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
             state = e["clients"].get("PortAudio")
             causes[f"effect {state.lower()}" if state else "other client only"] += 1
     window_s = window_end - window_start
+    hz = os.sysconf("SC_CLK_TCK")
+
+    def cpu_percent(pids):
+        ticks = [cpu1[p] - cpu0[p] for p in pids if cpu0.get(p) is not None and cpu1.get(p) is not None]
+        return round(100.0 * sum(ticks) / hz / window_s, 1) if ticks else None
     out = {
         "model": report["model"], "view": view, "seconds": round(window_s, 2),
         "n_fft": report["n_fft"], "hop_length": report["hop_length"], "phase": report["phase"],
@@ -173,12 +198,14 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         "worst_hop_fraction": round(report["hop_compute_us"]["max"] / report["budget_us"], 3),
         "rss_kib": {"start": rss_start, "end": rss_end,
                     "growth": None if rss_start is None or rss_end is None else rss_end - rss_start},
+        "effect_cpu_percent": cpu_percent([effect.pid]),
         "steal_jiffies": None if steal0 is None or steal1 is None else steal1 - steal0,
         "output_rms": round(float(np.sqrt(np.mean(rec[SAMPLE_RATE:] ** 2))), 4),
         "input_rms": round(float(np.sqrt(np.mean(sig ** 2))), 4),
     }
     if view:  # the view's counters cover the whole run, from its first redraw to its last
         out["view_fps"] = view_fps
+        out["view_cpu_percent"] = cpu_percent(view_pids)
         out["view_redraws"] = report["view"]["redraws"]
         out["view_frames_drawn"] = report["view"]["frames_drawn"]
         out["view_exit_status"] = report["view"]["exit_status"]
@@ -238,7 +265,8 @@ def main(argv=None) -> int:
         print(_row(r))
     for r in runs:
         if r["view"]:
-            print(f"view (whole run, {r['run_seconds']:.0f} s of stream): {r['view_redraws']} redraws "
+            print(f"view: {r['view_cpu_percent']} % of a core in the window (effect {r['effect_cpu_percent']} %); "
+                  f"whole run, {r['run_seconds']:.0f} s of stream: {r['view_redraws']} redraws "
                   f"({r['view_redraws'] / r['run_seconds']:.1f}/s), {r['view_frames_drawn']} frames drawn of "
                   f"{r['hops_whole_run']} hops, exit {r['view_exit_status']}")
     print("(p50/p99/max: the engine's compute per hop over the run; worst = max / budget; RSS of the effect "
