@@ -2,8 +2,8 @@
 
 Starts a JACK server with the dummy driver (unless one runs), runs ``rtst live --view`` on it
 (offscreen Qt unless a display is set) with ``--view-screenshot``, and plays the bundled demo clip
-(looped) into the effect's input from a JACK client while it runs, so the spectrograms and meters
-show a real run. Needs the dev (JACK-Client) and view extras::
+(looped) into the effect's input from a JACK client while it runs (benchmarks/soak.py's server
+helpers, the tests' probe client), so the spectrograms and meters show a real run. Needs the dev (JACK-Client) and view extras::
 
     .venv/bin/python tools/make_view_screenshot.py [--model cello] [--output benchmarks/results/live-view.png]
 """
@@ -13,79 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_RATE = 48000
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the soak's JACK server helpers, and through it the tests' probe
 
-
-def jack_running() -> bool:
-    env = {**os.environ, "JACK_NO_START_SERVER": "1"}
-    return shutil.which("jack_lsp") is not None and subprocess.run(
-        ["jack_lsp"], capture_output=True, env=env, timeout=5).returncode == 0
-
-
-def start_jack(period: int):
-    if jack_running():
-        return None
-    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    proc = subprocess.Popen(["jackd", "-R", "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(period), "-C", "2", "-P", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    for _ in range(100):
-        if jack_running():
-            return proc
-        time.sleep(0.05)
-    proc.kill()
-    sys.exit("make_view_screenshot: jackd did not start (bash tools/setup.sh dev installs jackd2)")
-
-
-class Player:
-    """A JACK client that loops a clip into the effect's input and swallows its output."""
-
-    def __init__(self, clip: np.ndarray):
-        import jack
-
-        self.clip = np.ascontiguousarray(clip, dtype=np.float32)
-        self.pos = 0
-        self.client = jack.Client("rtst-screenshot", no_start_server=True)
-        self.out = self.client.outports.register("out")
-        self.inp = self.client.inports.register("in")
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-
-    def _process(self, frames):
-        o = self.out.get_array()
-        p, n = self.pos, self.clip.size
-        a = min(frames, n - p)  # the clip is longer than a period: at most one wrap
-        o[:a] = self.clip[p:p + a]
-        o[a:] = self.clip[:frames - a]
-        self.pos = (p + frames) % n
-
-    def patch(self, timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            ins = self.client.get_ports("PortAudio", is_audio=True, is_input=True)
-            outs = self.client.get_ports("PortAudio", is_audio=True, is_output=True)
-            if ins and outs:
-                for other in self.client.get_all_connections(ins[0]):
-                    self.client.disconnect(other, ins[0])
-                self.client.connect(self.out, ins[0])
-                self.client.connect(outs[0], self.inp)
-                return
-            time.sleep(0.05)
-        sys.exit("make_view_screenshot: the effect's JACK ports did not appear")
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
+from soak import SAMPLE_RATE, LoopProbe, jack_running, start_jack  # noqa: E402
 
 
 def main() -> int:
@@ -100,23 +40,29 @@ def main() -> int:
     clip, sr = sf.read(ROOT / "rtst" / "data" / "demo.wav", dtype="float32", always_2d=True)
     if sr != SAMPLE_RATE:
         sys.exit(f"make_view_screenshot: the demo clip is at {sr} Hz, not {SAMPLE_RATE}")
-    jackd = start_jack(args.period)
+    jackd = None if jack_running() else start_jack(args.period, Path(tempfile.mkdtemp()) / "jackd.log")
     env = dict(os.environ)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = Path(tempfile.mkdtemp()) / "live.json"
-    player = Player(clip[:, 0])
+    seconds = args.after + 3
+    signal = np.tile(clip[:, 0], int(np.ceil(seconds * SAMPLE_RATE / clip.shape[0])))
+    probe = LoopProbe("rtst-screenshot")
     try:
         effect = subprocess.Popen(
             [sys.executable, "-m", "rtst", "live", "--model", args.model, "--morph-model", args.morph_model,
              "--view", "--view-screenshot", str(out), "--view-screenshot-after", str(args.after),
-             "--duration", str(args.after + 3), "--report", str(report)], env=env, cwd=ROOT)
-        player.patch()
-        status = effect.wait(timeout=args.after + 120)
+             "--duration", str(seconds), "--report", str(report)], env=env, cwd=ROOT)
+        ins, outs = probe.wait_for_ports("PortAudio", timeout_s=120)
+        probe.patch(ins[0], outs[0])
+        player = threading.Thread(target=probe.play_and_record, args=(signal,), kwargs={"timeout_s": seconds + 60},
+                                  daemon=True)
+        player.start()
+        status = effect.wait(timeout=seconds + 120)
     finally:
-        player.close()
+        probe.close()
         if jackd is not None:
             jackd.terminate()
             jackd.wait(timeout=10)
