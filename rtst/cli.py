@@ -24,6 +24,8 @@ __all__ = ["main", "build_parser"]
 #: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
 PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
 DEFAULT_PHASE = "hybrid"
+#: Presets (rtst.presets; literal here so --help needs no import).
+PRESET_CHOICES = ("low-latency", "default", "quality")
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
 
 
@@ -34,9 +36,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _add_engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="identity", help="model name in models/, a .onnx path, or 'identity' (default)")
-    p.add_argument("--phase", default=DEFAULT_PHASE, choices=PHASE_CHOICES,
+def _add_engine_args(p: argparse.ArgumentParser, presets=PRESET_CHOICES) -> None:
+    p.add_argument("--preset", default=None, choices=presets,
+                   help=f"named model + phase settings ({', '.join(presets)}); options given too win")
+    p.add_argument("--model", default=None, help="model name in models/, a .onnx path, or 'identity' (default)")
+    p.add_argument("--phase", default=None, choices=PHASE_CHOICES,
                    help=f"phase reconstruction method (default: {DEFAULT_PHASE})")
     p.add_argument("--lookahead", type=int, default=None,
                    help="phase lookahead in hops, each adds one hop of latency (method default if omitted: "
@@ -100,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the full pipeline per hop against the real-time budget (no sound card)")
     p.add_argument("--input", default=None, metavar="AUDIO", help="audio to stream (default: the bundled demo clip)")
     p.add_argument("--seconds", type=float, default=10.0, help="audio to stream, looping the input (default 10)")
-    _add_engine_args(p)
+    _add_engine_args(p, presets=PRESET_CHOICES + ("all",))
 
     p = sub.add_parser("transfer", help="offline style transfer by optimisation (the teacher; needs the train extra)")
     p.add_argument("--content", required=True, metavar="WAV", help="content audio (any rate/channels: resampled, downmixed)")
@@ -175,11 +179,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def _apply_preset(args) -> None:
+    """Fill model, phase and lookahead from ``--preset`` where not given, else the defaults."""
+    preset = None
+    if getattr(args, "preset", None) is not None:
+        from rtst.presets import get_preset
+
+        preset = get_preset(args.preset)
+    if args.model is None:
+        args.model = preset.model if preset else "identity"
+    if args.phase is None:
+        args.phase = preset.phase if preset else DEFAULT_PHASE
+        if preset is not None and args.lookahead is None:
+            args.lookahead = preset.lookahead
+
+
 def _make_processor(args, block_size):
     from rtst.config import StftConfig
     from rtst.engine import Processor
     from rtst.model import load_model
 
+    _apply_preset(args)
     model = load_model(args.model)
     base = model.stft or StftConfig()
     stft_config = StftConfig(
@@ -233,6 +253,7 @@ def _render_file(args, input_path, output_path) -> dict:
     write_audio(output_path, out, file_rate, subtype=info["subtype"], protect=(input_path,))
     duration_s = n / engine_rate
     extra = {
+        "preset": args.preset,
         "input": {"path": str(input_path), "sample_rate": file_rate, "channels": info["channels"],
                   "resampled": file_rate != engine_rate, "duration_s": round(duration_s, 3)},
         "output": str(output_path),
@@ -341,7 +362,7 @@ def cmd_live(args) -> int:
     io_latency = effect.io_latency_samples
     live_stats = effect.stats
     report = build_report(processor, io_latency=io_latency, xruns=live_stats["xruns"],
-                          extra={"stream": {**live_stats, "block_size": stream_config.block_size,
+                          extra={"preset": args.preset, "stream": {**live_stats, "block_size": stream_config.block_size,
                                             "started_monotonic_s": effect.started_at,
                                             "xrun_times_s": effect.xrun_times_s(),
                                             "deadline_miss_times_s": effect.deadline_miss_times_s(),
@@ -393,13 +414,33 @@ def _live_models(args, processor) -> dict:
 
 
 def cmd_bench(args) -> int:
-    from rtst.benchmark import percentiles_fraction, run_processor
     from rtst.errors import ParameterError
-    from rtst.io.files import read_audio, resample
-    from rtst.report import build_report, write_report
+    from rtst.report import write_report
 
     if not 0.5 <= args.seconds <= 3600:
         raise ParameterError(f"--seconds={args.seconds} must be from 0.5 to 3600")
+    if args.preset != "all":
+        report = _bench_one(args)
+        if args.report:
+            write_report(args.report, report)
+        return 0
+    import copy
+
+    reports = {}
+    for name in PRESET_CHOICES:  # each preset in turn, the same audio, nothing else given overrides
+        one = copy.copy(args)
+        one.preset = name
+        reports[name] = _bench_one(one)
+    if args.report:
+        write_report(args.report, {"presets": reports})
+    return 0
+
+
+def _bench_one(args) -> dict:
+    from rtst.benchmark import percentiles_fraction, run_processor
+    from rtst.io.files import read_audio, resample
+    from rtst.report import build_report
+
     processor = _make_processor(args, None)
     path = Path(args.input) if args.input else DEMO_CLIP
     audio, rate, _ = read_audio(path)
@@ -410,6 +451,7 @@ def cmd_bench(args) -> int:
     timing = percentiles_fraction(result["hop_ns"], processor.budget_us)
     duration_s = n / processor.stft.sample_rate
     extra = {
+        "preset": args.preset,
         "input": str(path), "duration_s": round(duration_s, 3), "wall_s": round(result["wall_s"], 3),
         "rtf": round(result["wall_s"] / duration_s, 5),
         "hop_compute_percent_of_budget": {k: round(v, 3) for k, v in timing["percent_of_budget"].items()},
@@ -417,12 +459,11 @@ def cmd_bench(args) -> int:
         "phase_options": _phase_options(processor.phase),
     }
     report = build_report(processor, extra=extra)
-    if args.report:
-        write_report(args.report, report)
     pct = timing["percent_of_budget"]
     lat = report["latency_samples"]
     print(
-        f"bench {processor.model.name} / {processor.phase.name} (lookahead {processor.phase.lookahead}), "
+        (f"[{args.preset}] " if args.preset else "")
+        + f"bench {processor.model.name} / {processor.phase.name} (lookahead {processor.phase.lookahead}), "
         f"n_fft {processor.stft.n_fft} hop {processor.stft.hop_length} @ {processor.stft.sample_rate} Hz, "
         f"{duration_s:.1f} s: hop compute p50 {pct['p50']:.2f} % / p99 {pct['p99']:.2f} % / "
         f"p99.9 {pct['p999']:.2f} % / max {pct['max']:.2f} % of the {processor.budget_us:.0f} us budget; "
@@ -430,7 +471,7 @@ def cmd_bench(args) -> int:
         f"({lat['algorithmic'] / processor.stft.sample_rate * 1e3:.1f} ms) algorithmic; "
         f"spectral convergence {extra['spectral_convergence_db']:.1f} dB"
     )
-    return 0
+    return report
 
 
 def _need_torch(command: str):
