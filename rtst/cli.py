@@ -106,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="audio to stream, looping the input (default 10)")
     _add_engine_args(p, presets=PRESET_CHOICES + ("all",))
 
+    p = sub.add_parser("latency", help="measure the round-trip latency by loopback (JACK: wired automatically)")
+    p.add_argument("--input", default=None, metavar="DEV", help="input device index or name (default device if omitted)")
+    p.add_argument("--output", default=None, metavar="DEV", help="output device index or name (default device if omitted)")
+    p.add_argument("--through-effect", action="store_true",
+                   help="measure through the effect (identity model, input phase, the preset's or given STFT and lookahead) "
+                        "instead of a bare wire")
+    p.add_argument("--repeats", type=int, default=8, help="chirps measured (default 8): mean and jitter")
+    p.add_argument("--block-size", type=int, default=None, help="frames per callback (default: the hop, or 256 for a bare wire)")
+    p.add_argument("--latency", default="low", help="host latency: low, high or seconds (default low)")
+    p.add_argument("--no-connect", action="store_true", help="on JACK, do not wire output to input (you patch it)")
+    p.add_argument("--max-lag", type=float, default=0.5, metavar="SECONDS", help="longest round trip looked for (default 0.5)")
+    _add_engine_args(p)
+
     p = sub.add_parser("transfer", help="offline style transfer by optimisation (the teacher; needs the train extra)")
     p.add_argument("--content", required=True, metavar="WAV", help="content audio (any rate/channels: resampled, downmixed)")
     p.add_argument("--style", required=True, metavar="WAV", help="style audio (any rate/channels: resampled, downmixed)")
@@ -474,6 +487,79 @@ def _bench_one(args) -> dict:
     return report
 
 
+def cmd_latency(args) -> int:
+    from rtst.errors import ParameterError
+    from rtst.io.loopback import LoopbackMeasurement
+    from rtst.report import build_report, write_report
+
+    host_latency = args.latency
+    if host_latency not in ("low", "high"):
+        try:
+            host_latency = float(host_latency)
+        except ValueError:
+            raise ParameterError(f"--latency={args.latency!r} must be low, high or seconds") from None
+    if args.block_size is not None and args.block_size < 1:
+        raise ParameterError(f"--block-size={args.block_size} must be at least 1")
+    processor = None
+    if args.through_effect:
+        # the effect's latency depends only on its STFT, lookahead and block size: measure it with
+        # the identity model and the input's phase, whose output is the input delayed, exactly
+        from rtst.model import load_model
+
+        preset = None
+        if args.preset is not None:
+            from rtst.presets import get_preset
+
+            preset = get_preset(args.preset)
+        base = load_model(args.model or (preset.model if preset else "identity")).stft
+        if base is not None:
+            args.sample_rate = args.sample_rate or base.sample_rate
+            args.n_fft = args.n_fft or base.n_fft
+            args.hop_length = args.hop_length or base.hop_length
+            args.window = args.window or base.window
+        if args.lookahead is None and preset is not None and args.phase is None:
+            args.lookahead = preset.lookahead
+        args.model = "identity"
+        args.phase = args.phase or "input"
+        args.preset = None
+        processor = _make_processor(args, args.block_size)
+        sample_rate = processor.stft.sample_rate
+        block = processor.block_size or processor.stft.hop_length
+    else:
+        sample_rate = args.sample_rate or 48000
+        block = args.block_size or 256
+    meas = LoopbackMeasurement(sample_rate, block, processor=processor, input_device=args.input,
+                               output_device=args.output, repeats=args.repeats, latency=host_latency,
+                               connect=not args.no_connect, max_lag_s=args.max_lag)
+    result = meas.run(log=sys.stderr)
+    io = result["io_latency_samples"]
+    if processor is not None:
+        report = build_report(processor, io_latency=io, measured=result["mean_samples"],
+                              xruns=result["xrun_callbacks"], extra={"through_effect": True, "loopback": result})
+    else:
+        report = {"sample_rate": sample_rate, "n_fft": None, "hop_length": None, "phase": None, "lookahead": None,
+                  "model": None,
+                  "latency_samples": {"algorithmic": 0, "block_alignment": 0, "io": io, "total": io,
+                                      "measured": result["mean_samples"]},
+                  "frames": 0, "budget_us": None, "hop_compute_us": None, "deadline_misses": 0,
+                  "xruns": result["xrun_callbacks"], "through_effect": False, "block_size": block, "loopback": result}
+    lat = report["latency_samples"]
+    lat["measured"] = result["mean_samples"]
+    lat["measured_minus_predicted"] = round(result["mean_samples"] - lat["total"], 3)
+    report["latency_ms"] = {k: (None if v is None else round(v / sample_rate * 1e3, 3))
+                            for k, v in lat.items() if k != "measured_minus_predicted"}
+    if args.report:
+        write_report(args.report, report)
+    ms = report["latency_ms"]
+    print(f"latency ({'through the effect: ' + processor.describe()['phase'] + ' phase, n_fft ' + str(processor.stft.n_fft) + ', hop ' + str(processor.stft.hop_length) + ', lookahead ' + str(processor.phase.lookahead) if processor else 'bare wire'}, "
+          f"block {block}, {result['hostapi']}): algorithmic {lat['algorithmic']} + block alignment {lat['block_alignment']} "
+          f"+ I/O {io} = predicted {lat['total']} samples ({ms['total']:.2f} ms); measured {result['mean_samples']:.2f} "
+          f"± {result['jitter_samples']:.2f} samples ({ms['measured']:.2f} ms) over {result['used']} of "
+          f"{result['repeats']} chirps (min {result['min_samples']:.2f}, max {result['max_samples']:.2f}); "
+          f"measured - predicted {lat['measured_minus_predicted']:+.2f}")
+    return 0
+
+
 def _need_torch(command: str):
     try:
         import torch
@@ -583,7 +669,7 @@ def _phase_options(phase) -> dict:
 
 
 COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo,
-            "bench": cmd_bench, "transfer": cmd_transfer, "train-descriptor": cmd_train_descriptor,
+            "bench": cmd_bench, "latency": cmd_latency, "transfer": cmd_transfer, "train-descriptor": cmd_train_descriptor,
             "distill": cmd_distill}
 
 

@@ -1,0 +1,293 @@
+"""Round-trip latency by loopback: play a measurement signal, record what comes back, find the lag.
+
+The signal is ``repeats`` linear chirps (50 Hz to 0.45 fs, 0.25 s each, Hann-faded) with silent
+gaps longer than any plausible round trip. A PortAudio duplex callback plays it (straight out for a
+bare wire, or through a :class:`~rtst.engine.Processor` for ``--through-effect``) and records the
+input in the same callback, so ``recording[n]`` is what arrived while ``signal[n]`` left: the lag
+between them is the round trip, sound card included, as a performer hears it.
+
+Each chirp's lag is the peak of its cross-correlation with the recording (FFT), refined to a
+fraction of a sample by a parabola through the peak and its two neighbours. A chirp whose
+normalised correlation peak is below :data:`MIN_CORRELATION` did not come back (nothing is
+patched, or something else is in the way): that is an error, never a number.
+
+On JACK, :func:`jack_loopback` wires the stream's own output to its own input with jackd2's
+``jack_connect`` (and takes every other connection of those ports away for the measurement); on
+any other host the user patches output to input.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import numpy as np
+
+from rtst.errors import DeviceError, ParameterError
+from rtst.io.devices import import_sounddevice, resolve_device
+
+__all__ = ["measurement_signal", "find_lags", "LoopbackMeasurement", "jack_loopback", "MIN_CORRELATION"]
+
+#: A chirp counts as returned when its normalised cross-correlation peak reaches this.
+MIN_CORRELATION = 0.5
+CHIRP_S = 0.25
+LEAD_S = 0.3
+
+
+def measurement_signal(sample_rate: int, repeats: int, gap_s: float, amplitude: float = 0.5):
+    """The chirp train: ``(signal float32 [n], chirp float32 [m], starts list of int)``."""
+    m = int(CHIRP_S * sample_rate)
+    t = np.arange(m) / sample_rate
+    f0, f1 = 50.0, 0.45 * sample_rate
+    chirp = np.sin(2 * np.pi * (f0 * t + 0.5 * (f1 - f0) / CHIRP_S * t ** 2))
+    fade = int(0.01 * sample_rate)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(fade) / fade)
+    chirp[:fade] *= ramp
+    chirp[-fade:] *= ramp[::-1]
+    chirp = (amplitude * chirp).astype(np.float32)
+    period = m + int(gap_s * sample_rate)
+    lead = int(LEAD_S * sample_rate)
+    starts = [lead + i * period for i in range(repeats)]
+    signal = np.zeros(lead + repeats * period + int(gap_s * sample_rate), np.float32)
+    for s in starts:
+        signal[s:s + m] = chirp
+    return signal, chirp, starts
+
+
+def find_lags(recording: np.ndarray, chirp: np.ndarray, starts, max_lag: int):
+    """Lag (samples, sub-sample) and normalised correlation peak of each chirp in ``recording``.
+
+    Returns
+    -------
+    lags : ndarray float64 [repeats]
+    peaks : ndarray float64 [repeats]
+        Normalised cross-correlation at the peak (1 = the chirp came back unchanged, but scaled).
+    """
+    m = chirp.size
+    size = 1 << int(m + max_lag + m - 1).bit_length()
+    ref = np.fft.rfft(chirp.astype(np.float64), size)
+    energy = float(np.dot(chirp, chirp))
+    lags, peaks = [], []
+    for s in starts:
+        seg = recording[s:s + max_lag + m].astype(np.float64)
+        xc = np.fft.irfft(np.fft.rfft(seg, size) * np.conj(ref), size)[:max_lag + 1]
+        k = int(np.argmax(xc))
+        frac = 0.0
+        if 0 < k < max_lag:
+            a, b, c = xc[k - 1], xc[k], xc[k + 1]
+            denom = a - 2 * b + c
+            if denom < 0:
+                frac = float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
+        window = seg[k:k + m]
+        norm = np.sqrt(energy * float(np.dot(window, window)))
+        lags.append(k + frac)
+        peaks.append(float(xc[k] / norm) if norm > 0 else 0.0)
+    return np.array(lags), np.array(peaks)
+
+
+def _jack_ports():
+    """{port: [connected ports]} from ``jack_lsp -c``, or None if JACK's tools are missing."""
+    if shutil.which("jack_lsp") is None:
+        return None
+    try:
+        out = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=10,
+                             env={**os.environ, "JACK_NO_START_SERVER": "1"})
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    ports, current = {}, None
+    for line in out.stdout.splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace():
+            if current is not None:
+                ports[current].append(line.strip())
+        else:
+            current = line.strip()
+            ports[current] = []
+    return ports
+
+
+def _port_number(port: str) -> int:
+    tail = port.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 1 << 30
+
+
+def jack_loopback(before: dict) -> tuple:
+    """Wire the newest JACK client's first output to its first input (ours: it appeared since
+    ``before``, a :func:`_jack_ports` snapshot), with their other connections removed.
+
+    Returns ``(out_port, in_port)``. Raises DeviceError if it cannot.
+    """
+    deadline = time.monotonic() + 5.0
+    ours = []
+    while time.monotonic() < deadline:
+        now = _jack_ports() or {}
+        ours = [p for p in now if p not in before]
+        outs = sorted((p for p in ours if ":out_" in p), key=_port_number)
+        ins = sorted((p for p in ours if ":in_" in p), key=_port_number)
+        if outs and ins:
+            break
+        time.sleep(0.05)
+    if not outs or not ins:
+        raise DeviceError("cannot find this stream's JACK ports to connect a loopback; patch output to input "
+                          "yourself and run with --no-connect")
+    out_port, in_port = outs[0], ins[0]
+    now = _jack_ports() or {}
+    for other in now.get(in_port, []):
+        _jack_cmd("jack_disconnect", other, in_port)
+    for other in now.get(out_port, []):
+        _jack_cmd("jack_disconnect", out_port, other)
+    _jack_cmd("jack_connect", out_port, in_port)
+    return out_port, in_port
+
+
+def _jack_cmd(tool: str, a: str, b: str) -> None:
+    try:
+        r = subprocess.run([tool, a, b], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeviceError(f"{tool} {a} {b} failed: {exc}") from None
+    if r.returncode != 0:
+        raise DeviceError(f"{tool} {a} {b} failed: {(r.stderr or r.stdout).strip()}")
+
+
+class LoopbackMeasurement:
+    """One duplex stream that plays the chirp train and records it back.
+
+    Parameters
+    ----------
+    sample_rate : int
+    block_size : int
+        Frames per callback (the processor's block size when ``processor`` is given).
+    processor : rtst.engine.Processor, optional
+        Measure through it (output = the effect of the signal) instead of a bare wire.
+    input_device, output_device : int or str, optional
+    repeats : int
+        Chirps measured.
+    latency : "low", "high" or float
+        PortAudio's suggested latency.
+    connect : bool
+        On JACK, wire the stream's output to its input itself.
+    max_lag_s : float
+        Longest round trip looked for.
+    """
+
+    def __init__(self, sample_rate: int, block_size: int, *, processor=None, input_device=None, output_device=None,
+                 repeats: int = 8, latency="low", connect: bool = True, max_lag_s: float = 0.5):
+        if not 1 <= repeats <= 100:
+            raise ParameterError(f"repeats={repeats} must be from 1 to 100")
+        if not 0.01 <= max_lag_s <= 5:
+            raise ParameterError(f"max_lag_s={max_lag_s} must be from 0.01 to 5")
+        self.sd = sd = import_sounddevice()
+        self.sample_rate = int(sample_rate)
+        self.block_size = int(block_size)
+        self.processor = processor
+        self.input_device = resolve_device(input_device, "input")
+        self.output_device = resolve_device(output_device, "output")
+        for device, kind in ((self.input_device, "input"), (self.output_device, "output")):
+            check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+            try:
+                check(device=device, channels=1, dtype="float32", samplerate=self.sample_rate)
+            except sd.PortAudioError as exc:
+                info = sd.query_devices(device)
+                raise DeviceError(f"{kind} device {info['name']!r} refuses sample_rate={self.sample_rate}: {exc}") from None
+        hostapis = sd.query_hostapis()
+        self.hostapi = hostapis[sd.query_devices(self.output_device)["hostapi"]]["name"]
+        self.on_jack = "JACK" in self.hostapi
+        self.connect = connect
+        self.latency = latency
+        self.repeats = int(repeats)
+        self.max_lag = int(max_lag_s * self.sample_rate)
+        self.signal, self.chirp, self.starts = measurement_signal(self.sample_rate, self.repeats, max_lag_s + 0.05)
+        self.recording = np.zeros_like(self.signal)
+        self._out = np.zeros(max(self.block_size, 8192), np.float32)
+        self._pos = np.zeros(1, np.int64)
+        self._status = np.zeros(2, np.int64)  # callbacks with a status flag, callbacks
+        self.io_latency_samples = None
+        self.ports = None
+
+    def _callback(self, indata, outdata, frames, time_info, status):
+        """Real-time safe: slices of preallocated arrays, the processor's own process()."""
+        if status:
+            self._status[0] += 1
+        self._status[1] += 1
+        p = int(self._pos[0])
+        n = self.signal.shape[0]
+        if p >= n:
+            outdata.fill(0)
+            return
+        m = min(frames, n - p)
+        src = self.signal[p:p + m]
+        if self.processor is not None:
+            out = self._out[:m]
+            self.processor.process(src, out)
+            outdata[:m, 0] = out
+        else:
+            outdata[:m, 0] = src
+        outdata[m:] = 0
+        self.recording[p:p + m] = indata[:m, 0]
+        self._pos[0] = p + frames
+
+    def run(self, log=None) -> dict:
+        """Play and record; returns the measurement (see :meth:`result`)."""
+        sd = self.sd
+        before = _jack_ports() if self.on_jack and self.connect else None
+        self._pos[0] = self.signal.shape[0]  # silent until the loopback is wired
+        try:
+            stream = sd.Stream(samplerate=self.sample_rate, blocksize=self.block_size,
+                               device=(self.input_device, self.output_device), channels=(1, 1), dtype="float32",
+                               latency=self.latency, callback=self._callback,
+                               prime_output_buffers_using_stream_callback=False)
+        except sd.PortAudioError as exc:
+            raise DeviceError(f"cannot open the audio stream: {exc}") from None
+        with stream:
+            lat_in, lat_out = stream.latency
+            self.io_latency_samples = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
+            if self.on_jack and self.connect:
+                if before is None:
+                    raise DeviceError("JACK's tools (jack_lsp, jack_connect from jackd2) are missing: patch output "
+                                      "to input yourself and run with --no-connect")
+                self.ports = jack_loopback(before)
+                if log:
+                    print(f"rtst latency: loopback {self.ports[0]} -> {self.ports[1]}", file=log, flush=True)
+            elif log:
+                print("rtst latency: patch the output to the input (a cable, or the interface's loopback); "
+                      "measuring now", file=log, flush=True)
+            time.sleep(0.3)  # let a fresh connection settle before the first sample leaves
+            if self.processor is not None:
+                self.processor.reset()
+            self.recording.fill(0)
+            self._pos[0] = 0
+            deadline = time.monotonic() + self.signal.shape[0] / self.sample_rate + 10.0
+            while self._pos[0] < self.signal.shape[0]:
+                if time.monotonic() > deadline or not stream.active:
+                    raise DeviceError("the audio stream stopped before the measurement finished")
+                time.sleep(0.02)
+        return self.result()
+
+    def result(self) -> dict:
+        """Lags of each chirp, their mean and jitter; raises DeviceError if nothing came back."""
+        peak_level = float(np.max(np.abs(self.recording)))
+        if peak_level < 1e-6:
+            raise DeviceError("nothing came back: the input stayed silent. Patch the output to the input "
+                              "(on JACK, rtst latency does it unless --no-connect)")
+        lags, peaks = find_lags(self.recording, self.chirp, self.starts, self.max_lag)
+        good = peaks >= MIN_CORRELATION
+        if not good.any():
+            raise DeviceError(f"the measurement signal did not come back (best correlation {peaks.max():.2f} < "
+                              f"{MIN_CORRELATION}): is the output patched straight to the input?")
+        used = lags[good]
+        return {
+            "lags_samples": [round(float(v), 3) for v in lags],
+            "correlation": [round(float(v), 4) for v in peaks],
+            "used": int(good.sum()), "repeats": self.repeats,
+            "mean_samples": round(float(used.mean()), 3),
+            "jitter_samples": round(float(used.std()), 3),
+            "min_samples": round(float(used.min()), 3), "max_samples": round(float(used.max()), 3),
+            "xrun_callbacks": int(self._status[0]), "callbacks": int(self._status[1]),
+            "io_latency_samples": self.io_latency_samples, "hostapi": self.hostapi,
+            "loopback_ports": list(self.ports) if self.ports else None,
+        }
