@@ -310,3 +310,67 @@ def test_view_open_and_redrawing_does_not_hold_up_the_audio_at_low_latency(jack_
     for key in ("xruns", "deadline_misses"):
         rate, floor = view[key] / view["seconds"] * 60, base[key] / base["seconds"] * 60
         assert rate <= 3 * floor + 30, f"{key}: {rate:.1f}/min with the view, {floor:.1f}/min without"
+
+
+def run_latency(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "rtst", "latency", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_latency_of_a_bare_wire_is_the_streams_io_latency(jack_server, tmp_path):
+    r = run_latency("--repeats", 6, "--report", tmp_path / "l.json")
+    assert r.returncode == 0, r.stderr
+    print(r.stdout)
+    report = json.loads((tmp_path / "l.json").read_text())
+    lat, loop = report["latency_samples"], report["loopback"]
+    assert report["through_effect"] is False and loop["loopback_ports"] and loop["used"] == 6
+    assert lat["io"] > 0 and abs(lat["measured"] - lat["total"]) <= 1.0
+    assert lat["total"] == lat["io"]
+    assert min(loop["correlation"]) > 0.99  # a wire gives the chirp back unchanged
+    assert set(DESIGN_LATENCY_KEYS) <= set(lat)
+
+
+DESIGN_LATENCY_KEYS = ("algorithmic", "io", "total", "measured")
+
+
+@pytest.mark.parametrize("lookahead", [0, 2])
+def test_latency_through_the_effect_measures_the_added_lookahead_exactly(jack_server, tmp_path, lookahead):
+    """identity + input phase at n_fft 1024 / hop 256: n_fft - hop + k hops + I/O, to the sample;
+    k = 2 must come out exactly 2 x 256 samples later than k = 0 (the JACK I/O is the same)."""
+    path = tmp_path / "l.json"
+    r = run_latency("--through-effect", "--lookahead", lookahead, "--repeats", 5, "--report", path)
+    assert r.returncode == 0, r.stderr
+    print(r.stdout)
+    report = json.loads(path.read_text())
+    lat = report["latency_samples"]
+    assert report["through_effect"] is True and report["phase"] == "input" and report["lookahead"] == lookahead
+    assert lat["algorithmic"] == 1024 - 256 + lookahead * 256
+    assert abs(lat["measured"] - lat["total"]) <= 1.0, lat
+    assert report["loopback"]["jitter_samples"] <= 1.0
+    assert abs(lat["measured"] - lat["io"] - (768 + 256 * lookahead)) <= 1.0
+
+
+@pytest.mark.parametrize("preset, limit_ms", [("low-latency", 12.0), ("default", 25.0)])
+def test_presets_round_trip_within_their_targets(jack_server, tmp_path, preset, limit_ms):
+    path = tmp_path / "l.json"
+    r = run_latency("--through-effect", "--preset", preset, "--repeats", 4, "--report", path)
+    assert r.returncode == 0, r.stderr
+    print(r.stdout)
+    report = json.loads(path.read_text())
+    assert abs(report["latency_samples"]["measured"] - report["latency_samples"]["total"]) <= 1.0
+    assert report["latency_ms"]["measured"] <= limit_ms
+
+
+def test_latency_with_nothing_patched_is_an_error_not_a_number(jack_server, tmp_path):
+    """--no-connect: the stream's input stays on the dummy driver's silent capture port."""
+    r = run_latency("--no-connect", "--repeats", 2, "--report", tmp_path / "l.json")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1].startswith("rtst latency: error: nothing came back") and "Patch the output to the input" in lines[-1]
+    assert not (tmp_path / "l.json").exists()
+
+
+def test_latency_with_a_missing_device_is_one_line(jack_server):
+    r = run_latency("--input", "no-such-device-xyz")
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "no-such-device-xyz" in r.stderr
