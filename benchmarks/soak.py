@@ -89,6 +89,38 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+class RssSampler:
+    """Samples a process's RSS once a second on a thread: (first, last, max) in KiB by stop()."""
+
+    def __init__(self, pid: int, interval_s: float = 1.0):
+        import threading
+
+        self.pid = pid
+        self.samples = []
+        first = rss_kib(pid)
+        if first is not None:
+            self.samples.append(first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            value = rss_kib(self.pid)
+            if value is not None:
+                self.samples.append(value)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        last = rss_kib(self.pid)
+        if last is not None:
+            self.samples.append(last)
+        if not self.samples:
+            return None, None, None
+        return self.samples[0], self.samples[-1], max(self.samples)
+
+
 def cpu_ticks(pid: int) -> int | None:
     """User + system CPU time of a process so far, in clock ticks."""
     try:
@@ -125,7 +157,9 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
     env = dict(os.environ)
     if view and not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
-    cmd = [sys.executable, "-m", "rtst", "live", "--model", model, "--duration", str(seconds + 8),
+    # the effect outlives the window by a margin: a stalled machine plays the signal slower than
+    # the wall clock
+    cmd = [sys.executable, "-m", "rtst", "live", "--model", model, "--duration", str(1.05 * seconds + 15),
            "--report", str(report_path)] + (["--view", "--view-fps", str(view_fps)] if view else [])
     effect = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     probe = LoopProbe("rtst-soak")
@@ -139,14 +173,14 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         probe.patch(ins[0], outs[0])
         time.sleep(0.5)  # re-patching the graph flags an xrun to every client: keep it out of the window
         log_offset = server_log.stat().st_size if server_log else 0
-        rss_start = rss_kib(effect.pid)
+        rss = RssSampler(effect.pid)
         steal0 = steal_jiffies()
         view_pids = children(effect.pid) if view else []
         cpu0 = {p: cpu_ticks(p) for p in [effect.pid, *view_pids]}
         window_start = time.monotonic()
         rec = probe.play_and_record(sig, timeout_s=seconds + 60)
         window_end = time.monotonic()
-        rss_end = rss_kib(effect.pid)
+        rss_start, rss_end, rss_max = rss.stop()
         steal1 = steal_jiffies()
         cpu1 = {p: cpu_ticks(p) for p in cpu0}
         time.sleep(0.1)
@@ -196,7 +230,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
                                            sum(REFERENCE_CLIENT in e["clients"] for e in events)),
         "hop_compute_us": report["hop_compute_us"],
         "worst_hop_fraction": round(report["hop_compute_us"]["max"] / report["budget_us"], 3),
-        "rss_kib": {"start": rss_start, "end": rss_end,
+        "rss_kib": {"start": rss_start, "end": rss_end, "max": rss_max,
                     "growth": None if rss_start is None or rss_end is None else rss_end - rss_start},
         "effect_cpu_percent": cpu_percent([effect.pid]),
         "steal_jiffies": None if steal0 is None or steal1 is None else steal1 - steal0,

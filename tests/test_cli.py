@@ -119,8 +119,8 @@ def test_output_to_unknown_extension_or_missing_folder(wav, tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["devices"], ["live"], ["render"], ["demo"], ["bench"], ["transfer"],
-                                     ["train-descriptor"]])
+@pytest.mark.parametrize("command", [[], ["devices"], ["live"], ["render"], ["demo"], ["bench"], ["latency"],
+                                     ["transfer"], ["train-descriptor"], ["distill"]])
 def test_every_command_has_help(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "usage: rtst" in result.stdout
@@ -197,3 +197,29 @@ def test_live_view_options_are_checked_before_anything_opens(args, match):
     result = run_cli("live", "--duration", "0.1", *args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and match in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--repeats", "0"], "repeats=0 must be from 1 to 100"),
+    (["--block-size", "0"], "--block-size=0 must be at least 1"),
+    (["--latency", "soon"], "--latency='soon' must be low, high or seconds"),
+    (["--through-effect", "--n-fft", "1000", "--hop-length", "256"], "n_fft"),
+])
+def test_latency_bad_settings_are_one_line_exit_2(args, match):
+    result = run_cli("latency", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and match in result.stderr, result.stderr
+
+
+def test_preset_fills_model_and_phase_and_options_win(tmp_path):
+    path = tmp_path / "b.json"
+    assert run_cli("bench", "--preset", "low-latency", "--seconds", "0.5", "--report", path).returncode == 0
+    report = json.loads(path.read_text())
+    assert (report["preset"], report["model"], report["phase"], report["lookahead"], report["n_fft"]) == \
+        ("low-latency", "cello-ll", "hybrid", 1, 256)
+    assert run_cli("bench", "--preset", "default", "--phase", "input", "--seconds", "0.5", "--report", path).returncode == 0
+    report = json.loads(path.read_text())
+    assert (report["model"], report["phase"], report["lookahead"]) == ("cello", "input", 0)
+    result = run_cli("bench", "--preset", "all", "--seconds", "0.5", "--report", path)
+    assert result.returncode == 0 and result.stdout.count("[") == 3
+    assert set(json.loads(path.read_text())["presets"]) == {"low-latency", "default", "quality"}

@@ -306,6 +306,7 @@ def test_view_open_and_redrawing_does_not_hold_up_the_audio_at_low_latency(jack_
     assert view["view_frames_drawn"] >= 0.95 * view["hops_whole_run"]  # ... every hop's frame
     assert view["output_rms"] > 0.01 and base["output_rms"] > 0.01     # the effect was audible throughout
     assert view["callback_failures"] == 0
+    assert view["rss_kib"]["growth"] is not None and view["rss_kib"]["growth"] < 5 * 1024  # MB over the run
     assert view["hop_compute_us"]["p99"] <= 1.5 * base["hop_compute_us"]["p99"] + 50
     for key in ("xruns", "deadline_misses"):
         rate, floor = view[key] / view["seconds"] * 60, base[key] / base["seconds"] * 60
