@@ -38,37 +38,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the JACK probe client and the server-log reader live with the tests
 
-from jackprobe import LoopProbe, xrun_events  # noqa: E402
+from jackprobe import LoopProbe, jack_running, start_dummy_server, xrun_events  # noqa: E402
 
 SAMPLE_RATE = 48000
 
 
-def jack_running() -> bool:
-    if shutil.which("jack_lsp") is None:
-        return False
-    env = {**os.environ, "JACK_NO_START_SERVER": "1"}
-    try:
-        return subprocess.run(["jack_lsp"], capture_output=True, env=env, timeout=5).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
 def start_jack(period: int, log_path: Path):
-    """Start ``jackd -R -d dummy`` (``--no-realtime`` if -R is refused); returns the process."""
-    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    for rt in (["-R"], ["--no-realtime"]):
-        log = open(log_path, "w")
-        proc = subprocess.Popen(["jackd", *rt, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(period), "-C", "2", "-P", "2"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
-        for _ in range(100):
-            if proc.poll() is not None:
-                break
-            if jack_running():
-                return proc
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-    sys.exit("soak: jackd did not start with the dummy driver (bash tools/setup.sh dev installs jackd2)")
+    """Start the dummy-driver server with its log at ``log_path``; exits if it cannot."""
+    proc = start_dummy_server(SAMPLE_RATE, period, open(log_path, "w"))
+    if proc is None:
+        sys.exit("soak: jackd did not start with the dummy driver (bash tools/setup.sh dev installs jackd2)")
+    return proc
 
 
 def sung_tone(seconds: float) -> np.ndarray:

@@ -310,18 +310,23 @@ def cmd_demo(args) -> int:
     return cmd_render(args)
 
 
+def _host_latency(text: str):
+    """``--latency``: PortAudio's "low" or "high", or seconds."""
+    if text in ("low", "high"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        from rtst.errors import ParameterError
+
+        raise ParameterError(f"--latency={text!r} must be low, high or seconds") from None
+
+
 def cmd_live(args) -> int:
     from rtst.config import StreamConfig
     from rtst.report import build_report, write_report
 
-    latency = args.latency
-    if latency not in ("low", "high"):
-        try:
-            latency = float(latency)
-        except ValueError:
-            from rtst.errors import ParameterError
-
-            raise ParameterError(f"--latency={args.latency!r} must be low, high or seconds") from None
+    latency = _host_latency(args.latency)
     from rtst.live import LiveSession
 
     processor = _make_processor(args, args.block_size)
@@ -492,12 +497,7 @@ def cmd_latency(args) -> int:
     from rtst.io.loopback import LoopbackMeasurement
     from rtst.report import build_report, write_report
 
-    host_latency = args.latency
-    if host_latency not in ("low", "high"):
-        try:
-            host_latency = float(host_latency)
-        except ValueError:
-            raise ParameterError(f"--latency={args.latency!r} must be low, high or seconds") from None
+    host_latency = _host_latency(args.latency)
     if args.block_size is not None and args.block_size < 1:
         raise ParameterError(f"--block-size={args.block_size} must be at least 1")
     processor = None

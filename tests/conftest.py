@@ -6,10 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+
+from jackprobe import jack_running, start_dummy_server
 
 # Count allocations made inside compiled numba code (read by the real-time safety tests).
 os.environ.setdefault("NUMBA_NRT_STATS", "1")
@@ -68,16 +69,6 @@ def allocation_rounds(step, calls: int, rounds: int = 3, warm=None) -> list:
     return result
 
 
-def _jack_running() -> bool:
-    if shutil.which("jack_lsp") is None:
-        return False
-    try:
-        return subprocess.run(["jack_lsp"], capture_output=True, timeout=5,
-                              env={**os.environ, "JACK_NO_START_SERVER": "1"}).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
 def _unavailable(reason: str):
     # In CI the audio tests must run: a missing server is a failure, not a skip.
     if os.environ.get("CI"):
@@ -92,32 +83,16 @@ def jack_server(tmp_path_factory):
     Yields a dict with ``sample_rate``, ``period`` and ``log`` (the server's log file, None for a
     server found running). A server this fixture starts is stopped at the end of the session.
     """
-    if _jack_running():
+    if jack_running():
         yield {"sample_rate": JACK_SAMPLE_RATE, "period": None, "started": False, "log": None}
         return
-    log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
-    jackd = shutil.which("jackd")
-    if jackd is None:
+    if shutil.which("jackd") is None:
         _unavailable("jackd not installed (tools/setup.sh installs jackd2)")
-    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    proc = None
+    log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
     log = open(log_path, "w")
-    for rt in (["-R"], ["--no-realtime"]):
-        proc = subprocess.Popen(
-            [jackd, *rt, "-d", "dummy", "-r", str(JACK_SAMPLE_RATE), "-p", str(JACK_PERIOD), "-C", "2", "-P", "2"],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
-        for _ in range(100):
-            if _jack_running():
-                break
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if proc.poll() is None and _jack_running():
-            break
-        proc.kill()
-        proc.wait()
-        proc = None
+    proc = start_dummy_server(JACK_SAMPLE_RATE, JACK_PERIOD, log)
     if proc is None:
+        log.close()
         _unavailable("jackd failed to start with the dummy driver")
     try:
         yield {"sample_rate": JACK_SAMPLE_RATE, "period": JACK_PERIOD, "started": True, "log": log_path}

@@ -1,12 +1,49 @@
-"""A JACK client that plays a signal into the effect's input and records its output (tests only)."""
+"""JACK helpers for the tests, benchmarks/soak.py and the tools: finding or starting the dummy-driver
+server, a client that plays a signal into the effect's input and records its output, and a reader
+of the server's xrun reports."""
 
 from __future__ import annotations
 
 import gc
+import os
+import shutil
+import subprocess
 import threading
 import time
 
 import numpy as np
+
+
+def jack_running() -> bool:
+    """Whether a JACK server answers (never starts one)."""
+    if shutil.which("jack_lsp") is None:
+        return False
+    try:
+        return subprocess.run(["jack_lsp"], capture_output=True, timeout=5,
+                              env={**os.environ, "JACK_NO_START_SERVER": "1"}).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def start_dummy_server(sample_rate: int, period: int, log):
+    """``jackd -R -d dummy`` (``--no-realtime`` if -R is refused), its output to the open file
+    ``log``; returns the running process, or None if neither starts."""
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        return None
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    for rt in (["-R"], ["--no-realtime"]):
+        proc = subprocess.Popen([jackd, *rt, "-d", "dummy", "-r", str(sample_rate), "-p", str(period), "-C", "2", "-P", "2"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        for _ in range(100):
+            if proc.poll() is not None or jack_running():
+                break
+            time.sleep(0.05)
+        if proc.poll() is None and jack_running():
+            return proc
+        proc.kill()
+        proc.wait()
+    return None
 
 
 class LoopProbe:
