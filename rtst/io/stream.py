@@ -23,6 +23,8 @@ from rtst.dsp.ringbuffer import ring_history
 from rtst.engine import Processor
 from rtst.errors import DeviceError
 from rtst.io.devices import import_sounddevice, resolve_device
+from rtst.io.telemetry import (CALLBACKS, DEADLINE_MISSES, FAILURES, IN_OVERFLOW, IN_UNDERFLOW, OUT_OVERFLOW,
+                               OUT_UNDERFLOW, XRUNS)
 
 __all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY"]
 
@@ -30,8 +32,6 @@ __all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY"]
 XRUN_LOG_CAPACITY = 256
 #: Callback compute times kept (ring), per callback.
 CALLBACK_TIMES_CAPACITY = 1 << 16
-
-_CALLBACKS, _XRUNS, _DEADLINE_MISSES, _FAILURES, _IN_OVERFLOW, _IN_UNDERFLOW, _OUT_UNDERFLOW, _OUT_OVERFLOW = range(8)
 
 
 class LiveEffect:
@@ -105,18 +105,18 @@ class LiveEffect:
         t0 = time.perf_counter_ns()
         c = self._counters
         if status:
-            x = c[_XRUNS]
+            x = c[XRUNS]
             if x < XRUN_LOG_CAPACITY:
                 self._xrun_frames[x] = self._frames_done[0]
-            c[_XRUNS] = x + 1
+            c[XRUNS] = x + 1
             if status.input_overflow:
-                c[_IN_OVERFLOW] += 1
+                c[IN_OVERFLOW] += 1
             if status.input_underflow:
-                c[_IN_UNDERFLOW] += 1
+                c[IN_UNDERFLOW] += 1
             if status.output_underflow:
-                c[_OUT_UNDERFLOW] += 1
+                c[OUT_UNDERFLOW] += 1
             if status.output_overflow:
-                c[_OUT_OVERFLOW] += 1
+                c[OUT_OVERFLOW] += 1
         try:
             if frames > self._in.shape[0]:
                 raise ValueError("block larger than preallocated")
@@ -129,17 +129,17 @@ class LiveEffect:
                 self.telemetry.write_audio(inp, out)
         except Exception:  # never let an exception kill the stream; the block is silenced
             outdata.fill(0)
-            c[_FAILURES] += 1
+            c[FAILURES] += 1
         self._frames_done[0] += frames
         elapsed = time.perf_counter_ns() - t0
-        n = c[_CALLBACKS]
+        n = c[CALLBACKS]
         self._callback_ns[n & (CALLBACK_TIMES_CAPACITY - 1)] = elapsed
-        c[_CALLBACKS] = n + 1
+        c[CALLBACKS] = n + 1
         if elapsed * self.sample_rate > frames * 1_000_000_000:
-            m = c[_DEADLINE_MISSES]
+            m = c[DEADLINE_MISSES]
             if m < XRUN_LOG_CAPACITY:
                 self._miss_frames[m] = self._frames_done[0] - frames
-            c[_DEADLINE_MISSES] = m + 1
+            c[DEADLINE_MISSES] = m + 1
 
     # ---------------------------------------------------------------- control
     def start(self) -> None:
@@ -200,14 +200,14 @@ class LiveEffect:
     def stats(self) -> dict:
         c = self._counters
         return {
-            "callbacks": int(c[_CALLBACKS]),
-            "xruns": int(c[_XRUNS]),
-            "deadline_misses": int(c[_DEADLINE_MISSES]),
-            "callback_failures": int(c[_FAILURES]),
-            "input_overflows": int(c[_IN_OVERFLOW]),
-            "input_underflows": int(c[_IN_UNDERFLOW]),
-            "output_underflows": int(c[_OUT_UNDERFLOW]),
-            "output_overflows": int(c[_OUT_OVERFLOW]),
+            "callbacks": int(c[CALLBACKS]),
+            "xruns": int(c[XRUNS]),
+            "deadline_misses": int(c[DEADLINE_MISSES]),
+            "callback_failures": int(c[FAILURES]),
+            "input_overflows": int(c[IN_OVERFLOW]),
+            "input_underflows": int(c[IN_UNDERFLOW]),
+            "output_underflows": int(c[OUT_UNDERFLOW]),
+            "output_overflows": int(c[OUT_OVERFLOW]),
         }
 
     def _logged_times_s(self, frames: np.ndarray, counter: int) -> list:
@@ -216,12 +216,12 @@ class LiveEffect:
 
     def xrun_times_s(self) -> list:
         """Stream time (seconds since start) of each xrun, the first XRUN_LOG_CAPACITY of them."""
-        return self._logged_times_s(self._xrun_frames, _XRUNS)
+        return self._logged_times_s(self._xrun_frames, XRUNS)
 
     def deadline_miss_times_s(self) -> list:
         """Stream time (seconds since start) of each callback that overran its block, the first
         XRUN_LOG_CAPACITY of them."""
-        return self._logged_times_s(self._miss_frames, _DEADLINE_MISSES)
+        return self._logged_times_s(self._miss_frames, DEADLINE_MISSES)
 
     def callback_times_ns(self) -> np.ndarray:
-        return ring_history(self._callback_ns, int(self._counters[_CALLBACKS]))
+        return ring_history(self._callback_ns, int(self._counters[CALLBACKS]))

@@ -45,6 +45,9 @@ _H_FRAMES, _H_AUDIO, _H_CLOSED = 8, 9, 10
 FRAMES_SLOT = _H_FRAMES
 #: header[STREAM_COUNTERS:STREAM_COUNTERS + 8] holds the live stream's counters (rtst.io.stream).
 STREAM_COUNTERS = 16
+#: Slots within those counters: the stream's callback writes them, the view reads them.
+(CALLBACKS, XRUNS, DEADLINE_MISSES, FAILURES,
+ IN_OVERFLOW, IN_UNDERFLOW, OUT_UNDERFLOW, OUT_OVERFLOW) = range(8)
 
 #: state slots (float64), written by the control side, read by the view.
 STATE = {

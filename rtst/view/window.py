@@ -20,15 +20,13 @@ import math
 import numpy as np
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from rtst.io.telemetry import STATE
+from rtst.io.telemetry import DEADLINE_MISSES, FAILURES, STATE, XRUNS
 from rtst.view.spectrogram import AXES, SpectrogramImage, SpectrogramPlot
 
 __all__ = ["EffectView", "LEVEL_FLOOR_DB"]
 
 #: Level meters' floor (dBFS); quieter shows as an empty bar.
 LEVEL_FLOOR_DB = -60.0
-# stream counter slots (rtst.io.stream): callbacks, xruns, deadline misses, callback failures
-_CALLBACKS, _XRUNS, _MISSES, _FAILURES = 0, 1, 2, 3
 
 
 def _db(x: float) -> float:
@@ -267,8 +265,8 @@ class EffectView(QtWidgets.QWidget):
             extra = f", bad frames {bad}, clipped {clipped}"
         if state[STATE["recording"]] >= 0.5:
             extra += ", recording"
-        self.stream_label.setText(f"xruns {int(c[_XRUNS])}, deadline misses {int(c[_MISSES])}, "
-                                  f"failures {int(c[_FAILURES])}{extra}"
+        self.stream_label.setText(f"xruns {int(c[XRUNS])}, deadline misses {int(c[DEADLINE_MISSES])}, "
+                                  f"failures {int(c[FAILURES])}{extra}"
                                   + (" — stopped" if t.closed else ""))
         for bar, db in zip(self.level_bars, self._peak_db):
             bar.setValue(int(round(max(LEVEL_FLOOR_DB, min(0.0, db)))))
