@@ -544,15 +544,16 @@ def cmd_latency(args) -> int:
                   "frames": 0, "budget_us": None, "hop_compute_us": None, "deadline_misses": 0,
                   "xruns": result["xrun_callbacks"], "through_effect": False, "block_size": block, "loopback": result}
     lat = report["latency_samples"]
-    lat["measured"] = result["mean_samples"]
     lat["measured_minus_predicted"] = round(result["mean_samples"] - lat["total"], 3)
     report["latency_ms"] = {k: (None if v is None else round(v / sample_rate * 1e3, 3))
                             for k, v in lat.items() if k != "measured_minus_predicted"}
     if args.report:
         write_report(args.report, report)
     ms = report["latency_ms"]
-    print(f"latency ({'through the effect: ' + processor.describe()['phase'] + ' phase, n_fft ' + str(processor.stft.n_fft) + ', hop ' + str(processor.stft.hop_length) + ', lookahead ' + str(processor.phase.lookahead) if processor else 'bare wire'}, "
-          f"block {block}, {result['hostapi']}): algorithmic {lat['algorithmic']} + block alignment {lat['block_alignment']} "
+    path = "bare wire" if processor is None else (
+        f"through the effect: {processor.phase.name} phase, n_fft {processor.stft.n_fft}, "
+        f"hop {processor.stft.hop_length}, lookahead {processor.phase.lookahead}")
+    print(f"latency ({path}, block {block}, {result['hostapi']}): algorithmic {lat['algorithmic']} + block alignment {lat['block_alignment']} "
           f"+ I/O {io} = predicted {lat['total']} samples ({ms['total']:.2f} ms); measured {result['mean_samples']:.2f} "
           f"± {result['jitter_samples']:.2f} samples ({ms['measured']:.2f} ms) over {result['used']} of "
           f"{result['repeats']} chirps (min {result['min_samples']:.2f}, max {result['max_samples']:.2f}); "
