@@ -17,13 +17,13 @@ import numpy as np
 
 from rtst import __version__
 from rtst.errors import DeviceError, RtstError
+from rtst.presets import DEFAULT_PHASE  # rtst.presets imports nothing heavy (--help stays fast)
 from rtst.transfer import DEFAULT_CONTENT_WEIGHT
 
 __all__ = ["main", "build_parser"]
 
 #: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
 PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
-DEFAULT_PHASE = "hybrid"
 #: Presets (rtst.presets; literal here so --help needs no import).
 PRESET_CHOICES = ("low-latency", "default", "quality")
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
@@ -41,7 +41,8 @@ def _add_engine_args(p: argparse.ArgumentParser, presets=PRESET_CHOICES) -> None
                    help=f"named model + phase settings ({', '.join(presets)}); options given too win")
     p.add_argument("--model", default=None, help="model name in models/, a .onnx path, or 'identity' (default)")
     p.add_argument("--phase", default=None, choices=PHASE_CHOICES,
-                   help=f"phase reconstruction method (default: {DEFAULT_PHASE})")
+                   help="phase reconstruction method (default: the model's preset's, see rtst.presets."
+                        f"phase_for_model; {DEFAULT_PHASE} for a model no preset covers)")
     p.add_argument("--lookahead", type=int, default=None,
                    help="phase lookahead in hops, each adds one hop of latency (method default if omitted: "
                         "hybrid 1, rtpghi 1, rtisila 3, spsi/input 0)")
@@ -192,8 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _apply_preset(args) -> None:
-    """Fill model, phase and lookahead from ``--preset`` where not given, else the defaults."""
+def _apply_preset(args, model=None) -> None:
+    """Fill model, phase and lookahead from ``--preset`` where not given, else from the model
+    (:func:`rtst.presets.phase_for_model`; ``model`` is the loaded model when the caller has it)."""
+    from rtst.presets import phase_for_model
+
     preset = None
     if getattr(args, "preset", None) is not None:
         from rtst.presets import get_preset
@@ -202,9 +206,10 @@ def _apply_preset(args) -> None:
     if args.model is None:
         args.model = preset.model if preset else "identity"
     if args.phase is None:
-        args.phase = preset.phase if preset else DEFAULT_PHASE
-        if preset is not None and args.lookahead is None:
-            args.lookahead = preset.lookahead
+        phase, lookahead = (preset.phase, preset.lookahead) if preset else phase_for_model(model or args.model)
+        args.phase = phase
+        if args.lookahead is None:
+            args.lookahead = lookahead
 
 
 def _make_processor(args, block_size):
@@ -212,8 +217,10 @@ def _make_processor(args, block_size):
     from rtst.engine import Processor
     from rtst.model import load_model
 
-    _apply_preset(args)
+    if args.model is None and getattr(args, "preset", None) is not None:
+        _apply_preset(args)
     model = load_model(args.model)
+    _apply_preset(args, model)
     base = model.stft or StftConfig()
     stft_config = StftConfig(
         sample_rate=args.sample_rate if args.sample_rate is not None else base.sample_rate,

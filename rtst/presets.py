@@ -8,6 +8,10 @@ Algorithmic latency (``n_fft - hop_length + lookahead * hop_length``) at 48 kHz:
 
 ``default`` gives up the phase lookahead (causal RTPGHI: a few dB worse spectral convergence than
 the hybrid, README "Phase reconstruction") to stay under 25 ms; ``quality`` keeps it.
+
+:func:`phase_for_model` is the one place that decides the phase method and lookahead a model runs
+with when none is given (``rtst live|render|bench --model NAME``, ``rtst evaluate``,
+benchmarks/bench_quality.py).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from dataclasses import dataclass
 
 from rtst.errors import ParameterError
 
-__all__ = ["Preset", "PRESETS", "get_preset"]
+__all__ = ["Preset", "PRESETS", "DEFAULT_PHASE", "get_preset", "phase_for_model"]
+
+#: Phase method of a model that no preset covers (and of the identity model).
+DEFAULT_PHASE = "hybrid"
 
 
 @dataclass(frozen=True)
@@ -40,3 +47,48 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ParameterError(f"preset={name!r} must be one of {', '.join(PRESETS)}") from None
+
+
+def _preset_stft(model_name: str):
+    """(n_fft, hop_length) of a preset's model, or None when its file is missing or unreadable."""
+    from rtst.errors import RtstError
+    from rtst.model import load_model
+
+    try:
+        stft = load_model(model_name).stft
+    except RtstError:
+        return None
+    return None if stft is None else (stft.n_fft, stft.hop_length)
+
+
+def phase_for_model(model) -> tuple[str, int | None]:
+    """Phase method and lookahead for ``model`` when the user gives neither.
+
+    The first preset (in :data:`PRESETS` order, so ``default`` before ``quality``) whose ``model``
+    is this model's name; else the first preset whose model has the same n_fft and hop, since the
+    latency budget that chose its phase depends on the STFT, not on the style; else
+    (:data:`DEFAULT_PHASE`, None), None meaning the method's own lookahead.
+
+    Parameters
+    ----------
+    model : rtst.model.StepModel or str
+        A loaded model (its ``name`` and ``stft``), or a name/path for :func:`rtst.model.load_model`.
+
+    Returns
+    -------
+    phase : str
+    lookahead : int or None
+    """
+    if isinstance(model, str):
+        from rtst.model import load_model
+
+        model = load_model(model)
+    for preset in PRESETS.values():
+        if preset.model == model.name:
+            return preset.phase, preset.lookahead
+    stft = getattr(model, "stft", None)
+    if stft is not None:
+        for preset in PRESETS.values():
+            if _preset_stft(preset.model) == (stft.n_fft, stft.hop_length):
+                return preset.phase, preset.lookahead
+    return DEFAULT_PHASE, None

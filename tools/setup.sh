@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 extras="${1:-}"
 
 apt_packages=(libportaudio2 libjack-jackd2-0 jackd2 libsndfile1)
-# the benchmarks' real recordings and renders, and the labelled set (benchmarks/README.md)
-case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm openttd-openmsx sound-theme-freedesktop) ;; esac
+# the benchmarks' real recordings and renders, and the labelled set (benchmarks/README.md); festival voices:
+# kal and slt are the quality panel's (evaluation only), kdl/ital/itap are for training corpora
+case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm openttd-openmsx sound-theme-freedesktop
+  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k) ;; esac
 # MIDI control: python-rtmidi's wheel links ALSA (it bundles its own JACK client library)
 case ",$extras," in *,control,*) apt_packages+=(libasound2) ;; esac
 # the view: the libraries Qt's wheels load offscreen and a font to draw with, and those of its X11

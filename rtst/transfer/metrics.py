@@ -36,6 +36,9 @@ Measures
 * :func:`content_retention` (**content**): time-aligned correlation of the loudness envelopes of
   output and content. It asks whether the temporal structure (syllables, notes, rests) survives,
   not whether the timbre does; passthrough scores 1.0.
+* :func:`pitch_kept` (**content**): on the content's voiced frames (pYIN, librosa), how often the
+  output is voiced too and how closely its f0 follows (correlation of log f0, median error in
+  cents). It asks whether a melody or an intonation survives the timbre change.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ __all__ = [
     "onset_strength",
     "aligned_correlation",
     "content_retention",
+    "pitch_kept",
 ]
 
 #: Power floor before taking dB (librosa's ``amin``): -100 dB on the unnormalised power scale.
@@ -600,3 +604,116 @@ def content_retention(output, content, sample_rate: int, *, max_lag_s: float = 0
     loud_corr, lag = aligned_correlation(loud_o, loud_c, max_lag=max_lag)
     onset_corr, _ = aligned_correlation(onset_o, onset_c, max_lag=max_lag)
     return {"loudness": loud_corr, "onset": onset_corr, "lag_frames": lag, "content_retention": loud_corr}
+
+
+# --------------------------------------------------------------------------------------------
+# Pitch (content)
+# --------------------------------------------------------------------------------------------
+
+#: pYIN's analysis rate: its defaults (2048-sample frames, ~93 ms) are tuned for 22050 Hz, and both
+#: signals must share one frame grid for a frame-by-frame comparison.
+PITCH_SAMPLE_RATE = 22050
+
+
+#: A pYIN voiced frame counts only if the frame's normalised autocorrelation at the f0 period reaches
+#: this: pYIN's HMM calls white noise voiced (at ~50 Hz, probability 0.01) in a quarter of its
+#: frames, where the autocorrelation is below 0.1; voiced speech frames sit above 0.5.
+PERIODICITY_MIN = 0.3
+#: ... and if the frame is no more than this far below the clip's loudest frame: inaudible hum in
+#: a synthetic voice's pauses is periodic but is not part of the melody.
+VOICED_FLOOR_DB = -40.0
+_PYIN_FRAME = 2048
+
+
+def _pyin(x: np.ndarray, sample_rate: int, *, fmin_hz: float, fmax_hz: float, hop_length: int):
+    """pYIN f0 [n_frames] (Hz, NaN where unvoiced) and the gated voicing (bool [n_frames])."""
+    try:
+        import librosa
+    except ImportError:
+        raise ParameterError("pitch_kept needs librosa (the bench extra: bash tools/setup.sh bench)") from None
+    y = x if sample_rate == PITCH_SAMPLE_RATE else librosa.resample(x, orig_sr=sample_rate,
+                                                                     target_sr=PITCH_SAMPLE_RATE, res_type="soxr_hq")
+    f0, voiced, _ = librosa.pyin(y, fmin=fmin_hz, fmax=fmax_hz, sr=PITCH_SAMPLE_RATE, frame_length=_PYIN_FRAME,
+                                 hop_length=hop_length)  # centred, zero-padded frames
+    half = _PYIN_FRAME // 2
+    frames = _frame_view(y, _PYIN_FRAME, hop_length)[:f0.shape[0]]  # [n_frames, 2048], the same centring
+    level = 10.0 * np.log10(np.maximum(np.einsum("ij,ij->i", frames, frames), _ENERGY_FLOOR))
+    keep = voiced & (level >= level.max() + VOICED_FLOOR_DB)
+    for i in np.flatnonzero(keep):
+        lag = min(int(round(PITCH_SAMPLE_RATE / f0[i])), half)
+        a, b = frames[i, :-lag], frames[i, lag:]
+        norm = np.sqrt((a @ a) * (b @ b))
+        keep[i] = norm > 0.0 and (a @ b) / norm >= PERIODICITY_MIN
+    return np.where(keep, f0, np.nan), keep
+
+
+def pitch_kept(output, content, sample_rate: int, *, fmin_hz: float = 50.0, fmax_hz: float = 1000.0,
+               hop_length: int = 256, min_voiced: int = 20, content_f0=None) -> dict:
+    """How well the output keeps the content's pitch, on the content's voiced frames.
+
+    Both signals are resampled to 22050 Hz and tracked by pYIN (``librosa.pyin``, ``fmin_hz`` ..
+    ``fmax_hz``, 2048-sample frames every ``hop_length`` samples, so both share one frame grid;
+    the output must be time-aligned with the content, as :func:`rtst.benchmark.run_processor`
+    returns it). A frame is voiced where pYIN says so, the frame's normalised autocorrelation at
+    the f0 period is at least :data:`PERIODICITY_MIN` (pYIN alone calls white noise voiced) and
+    the frame is within :data:`VOICED_FLOOR_DB` of the signal's loudest. Over the content's voiced
+    frames:
+
+    * ``voicing_recall``: the fraction where the output is voiced too;
+    * ``f0_correlation``: Pearson correlation of ``log2 f0`` over the frames voiced in both
+      (a melody transposed as a whole still scores 1; a flat contour scores 0);
+    * ``median_cents``: median of ``1200 |log2(f0_out / f0_content)|`` over those frames.
+
+    Parameters
+    ----------
+    output, content : array_like, float32/float64 [n_samples] or [n_samples, n_channels]
+        Time-aligned; the common length is used.
+    sample_rate : int
+    fmin_hz, fmax_hz : float
+        pYIN's search range (50 Hz .. 1 kHz covers a bass voice to a soprano's top).
+    hop_length : int
+        Frame step at 22050 Hz.
+    min_voiced : int
+        Fewer voiced content frames than this (percussion, noise) and there is no pitch to keep:
+        every figure is None. The same minimum of frames voiced in both applies to the
+        correlation and the cents.
+    content_f0 : tuple, optional
+        ``(f0, voiced)`` of the content from an earlier call (``result["content_track"]``), to
+        track one content against many outputs without re-running pYIN on it.
+
+    Returns
+    -------
+    result : dict
+        ``voicing_recall``, ``f0_correlation``, ``median_cents`` (float or None),
+        ``n_voiced`` (int, the content's voiced frames), ``n_both`` (int, voiced in both),
+        ``content_track`` (the content's ``(f0, voiced)``, for ``content_f0``).
+
+    Raises
+    ------
+    ParameterError
+        Invalid input, or librosa missing.
+    """
+    _check_sample_rate(sample_rate)
+    if not (0.0 < fmin_hz < fmax_hz):
+        raise ParameterError(f"need 0 < fmin_hz < fmax_hz, got {fmin_hz!r}, {fmax_hz!r}")
+    xo = _as_mono(output, "output")
+    xc = _as_mono(content, "content")
+    n = min(xo.shape[0], xc.shape[0])
+    kwargs = {"fmin_hz": fmin_hz, "fmax_hz": fmax_hz, "hop_length": hop_length}
+    f0_c, voiced_c = content_f0 if content_f0 is not None else _pyin(xc[:n], sample_rate, **kwargs)
+    f0_o, voiced_o = _pyin(xo[:n], sample_rate, **kwargs)
+    m = min(f0_c.shape[0], f0_o.shape[0])
+    vc, vo = voiced_c[:m].astype(bool), voiced_o[:m].astype(bool)
+    n_voiced = int(vc.sum())
+    both = vc & vo
+    n_both = int(both.sum())
+    result = {"voicing_recall": None, "f0_correlation": None, "median_cents": None,
+              "n_voiced": n_voiced, "n_both": n_both, "content_track": (f0_c, voiced_c)}
+    if n_voiced < min_voiced:
+        return result
+    result["voicing_recall"] = n_both / n_voiced
+    if n_both >= min_voiced:
+        lc, lo = np.log2(f0_c[:m][both]), np.log2(f0_o[:m][both])
+        result["f0_correlation"] = _pearson(lc, lo)
+        result["median_cents"] = float(np.median(1200.0 * np.abs(lo - lc)))
+    return result

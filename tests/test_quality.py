@@ -1,0 +1,132 @@
+"""The quality panel's measures (pitch_kept, onsets), the phase a model runs with by default, and a
+smoke run of the evaluation through the real engine (rtst.transfer.quality)."""
+
+import numpy as np
+import pytest
+
+from rtst.transfer.metrics import aligned_correlation, onset_strength
+
+SR = 48000
+
+
+def _tone(f0=220.0, cents=0.0, seconds=1.0, sr=SR):
+    """Harmonic tone with a 5 Hz +-3 % vibrato, so that its log f0 contour has a shape to correlate."""
+    t = np.arange(int(seconds * sr)) / sr
+    f = f0 * 2.0 ** (cents / 1200.0) * (1.0 + 0.03 * np.sin(2 * np.pi * 5.0 * t))
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    return 0.3 * sum(np.sin(h * phase) / h for h in range(1, 9))
+
+
+# ---- pitch_kept --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tone_track():
+    pytest.importorskip("librosa")
+    from rtst.transfer.metrics import pitch_kept
+
+    x = _tone()
+    result = pitch_kept(x, x, SR)
+    return x, result
+
+
+def test_pitch_kept_tone_against_itself(tone_track):
+    _, r = tone_track
+    assert r["n_voiced"] > 60
+    assert r["voicing_recall"] == pytest.approx(1.0)
+    assert r["median_cents"] == pytest.approx(0.0, abs=1.0)
+    assert r["f0_correlation"] > 0.999
+
+
+@pytest.mark.parametrize("cents", [100.0, 700.0])
+def test_pitch_kept_measures_a_known_shift(tone_track, cents):
+    from rtst.transfer.metrics import pitch_kept
+
+    x, ref = tone_track
+    r = pitch_kept(_tone(cents=cents), x, SR, content_f0=ref["content_track"])
+    assert r["median_cents"] == pytest.approx(cents, abs=10.0)
+    assert r["f0_correlation"] > 0.98
+    assert r["voicing_recall"] > 0.95
+
+
+def test_pitch_kept_silent_output_keeps_nothing(tone_track):
+    from rtst.transfer.metrics import pitch_kept
+
+    x, ref = tone_track
+    r = pitch_kept(np.zeros_like(x), x, SR, content_f0=ref["content_track"])
+    assert r["voicing_recall"] < 0.05
+    assert r["f0_correlation"] is None and r["median_cents"] is None
+
+
+def test_pitch_kept_white_noise_has_no_pitch():
+    pytest.importorskip("librosa")
+    from rtst.transfer.metrics import pitch_kept
+
+    noise = 0.1 * np.random.default_rng(0).standard_normal(SR)
+    r = pitch_kept(noise, noise, SR)
+    assert r["n_voiced"] < 20
+    assert r["voicing_recall"] is None and r["f0_correlation"] is None and r["median_cents"] is None
+
+
+# ---- onsets ----------------------------------------------------------------------------------
+
+def test_onset_correlation_of_a_delayed_click_train():
+    rng = np.random.default_rng(3)
+    x = np.zeros(3 * SR)
+    for start in np.cumsum(rng.uniform(0.15, 0.4, 10)):
+        i = int(start * SR)
+        x[i:i + 480] += rng.uniform(0.3, 1.0) * np.exp(-np.arange(480) / 60.0) * rng.standard_normal(480)
+    delay = int(0.020 * SR)
+    y = np.concatenate([np.zeros(delay), x[:-delay]])
+    hop = 512
+    corr, lag = aligned_correlation(onset_strength(y, SR, hop_length=hop), onset_strength(x, SR, hop_length=hop),
+                                    max_lag=int(0.05 * SR / hop))
+    assert corr > 0.95 and lag in (1, 2)
+    # the lag search is what finds it: unaligned, a 20 ms shift is two frames off
+    unaligned, _ = aligned_correlation(onset_strength(y, SR, hop_length=hop), onset_strength(x, SR, hop_length=hop),
+                                       max_lag=0)
+    assert unaligned < corr
+
+
+# ---- the phase a model runs with -------------------------------------------------------------
+
+def test_phase_for_model_follows_the_presets():
+    from rtst.model import load_model
+    from rtst.presets import DEFAULT_PHASE, PRESETS, phase_for_model
+
+    assert phase_for_model("identity") == (DEFAULT_PHASE, None)
+    for name in ("cello", "cello-ll", "bells"):
+        try:
+            model = load_model(name)
+        except Exception:
+            pytest.skip(f"shipped model {name} missing")
+        named = [p for p in PRESETS.values() if p.model == name]
+        same_stft = [p for p in PRESETS.values()
+                     if load_model(p.model).stft.n_fft == model.stft.n_fft
+                     and load_model(p.model).stft.hop_length == model.stft.hop_length]
+        expected = (named or same_stft)[0]
+        assert phase_for_model(model) == (expected.phase, expected.lookahead)
+    # default comes before quality: a cello runs causal, as the default preset plays it
+    assert phase_for_model("cello") == (PRESETS["default"].phase, PRESETS["default"].lookahead)
+    assert phase_for_model("bells") == phase_for_model("cello")
+
+
+@pytest.mark.parametrize("model, expected", [("cello", ("rtpghi", 0)), ("cello-ll", ("hybrid", 1)),
+                                             ("identity", ("hybrid", 1))])
+def test_render_without_phase_uses_the_models_default(tmp_path, model, expected):
+    import json
+
+    import soundfile as sf
+
+    from rtst.cli import main
+    from rtst.model.base import MODELS_DIR
+
+    if model != "identity" and not (MODELS_DIR / f"{model}.onnx").is_file():
+        pytest.skip(f"shipped model {model} missing")
+    src, out, rep = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "r.json"
+    sf.write(src, _tone(seconds=0.3).astype(np.float32), SR, subtype="FLOAT")
+    assert main(["render", str(src), str(out), "--model", model, "--report", str(rep)]) == 0
+    report = json.loads(rep.read_text())
+    assert (report["phase"], report["lookahead"]) == expected
+    # an option given wins over the model's default
+    assert main(["render", str(src), str(out), "--model", model, "--phase", "spsi", "--report", str(rep)]) == 0
+    assert json.loads(rep.read_text())["phase"] == "spsi"
