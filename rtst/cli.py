@@ -1,4 +1,4 @@
-"""Command line: ``rtst devices | live | render | bench | transfer | train-descriptor | distill | demo`` (DESIGN §4).
+"""Command line: ``rtst devices | live | render | bench | transfer | train-descriptor | distill | evaluate | demo`` (DESIGN §4).
 
 Errors are one line on stderr: exit status 2 for bad arguments or input (parameters, files,
 models), 1 for runtime failures (devices, streams).
@@ -185,6 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stft_args(p)
     p.add_argument("--report", default=None, metavar="PATH.json", help="write the training report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("evaluate", help="judge style models on the quality panel through the streaming engine "
+                       "(needs the train and bench extras and a source checkout)")
+    p.add_argument("--models", default=None, help="comma-separated model names, .onnx paths or identity "
+                   "(default: every models/*.onnx)")
+    p.add_argument("--clips", default=None, help="comma-separated panel clips (default: all; benchmarks/quality_panel.py)")
+    p.add_argument("--teacher-iterations", type=int, default=100, help="teacher L-BFGS iterations (default 100)")
+    p.add_argument("--no-teacher", action="store_true", help="skip the teacher (no objective ratio)")
+    p.add_argument("--phase", default=None, choices=PHASE_CHOICES, help="phase method for every model "
+                   "(default: each model's own, rtst.presets.phase_for_model)")
+    p.add_argument("--lookahead", type=int, default=None, help="phase lookahead in hops")
+    p.add_argument("--json", default=None, metavar="PATH.json", help="write all figures here")
+    p.add_argument("--png", default=None, metavar="DIR", help="write quality_MODEL.png spectrogram grids here")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
 
     p = sub.add_parser("demo", help="render the bundled demo clip through the streaming engine")
     p.add_argument("--output", default="rtst-demo-out.wav", help="where to write the result (default rtst-demo-out.wav)")
@@ -671,6 +685,26 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    _need_torch("rtst evaluate")
+    import torch
+
+    from rtst.errors import ParameterError
+    from rtst.transfer import quality
+
+    if args.threads < 1 or args.teacher_iterations < 1:
+        raise ParameterError("--threads and --teacher-iterations must be at least 1")
+    torch.set_num_threads(args.threads)
+    results = quality.evaluate(quality.model_paths(args.models), args.clips.split(",") if args.clips else None,
+                               phase=args.phase, lookahead=args.lookahead, teacher_iterations=args.teacher_iterations,
+                               teacher=not args.no_teacher, png_dir=Path(args.png) if args.png else None,
+                               log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(quality.format_report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
+    return 0
+
+
 def _phase_options(phase) -> dict:
     keys = ("iterations", "momentum", "asymmetric", "tol", "seed", "gamma")
     return {k: getattr(phase, k) for k in keys if hasattr(phase, k)}
@@ -678,7 +712,7 @@ def _phase_options(phase) -> dict:
 
 COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo,
             "bench": cmd_bench, "latency": cmd_latency, "transfer": cmd_transfer, "train-descriptor": cmd_train_descriptor,
-            "distill": cmd_distill}
+            "distill": cmd_distill, "evaluate": cmd_evaluate}
 
 
 def main(argv=None) -> int:

@@ -130,3 +130,41 @@ def test_render_without_phase_uses_the_models_default(tmp_path, model, expected)
     # an option given wins over the model's default
     assert main(["render", str(src), str(out), "--model", model, "--phase", "spsi", "--report", str(rep)]) == 0
     assert json.loads(rep.read_text())["phase"] == "spsi"
+
+
+# ---- the evaluation, end to end (real engine, real panel clip, no teacher) ----------------------
+
+def test_evaluate_identity_scores_as_passthrough(tmp_path):
+    pytest.importorskip("librosa")
+    pytest.importorskip("torch")
+    from rtst.model.base import MODELS_DIR
+    from rtst.transfer import quality
+
+    if not (MODELS_DIR / "cello.onnx").is_file():
+        pytest.skip("shipped model cello missing")
+    try:
+        clip = quality.load_panel(["recorded_speech"])[0]
+    except Exception as exc:  # alsa-utils missing: a one-line ParameterError
+        pytest.skip(str(exc))
+    short = clip._replace(signal=clip.signal[: int(1.6 * 48000)])
+    results = quality.evaluate(["identity", "cello"], [short], teacher=False, png_dir=tmp_path)
+    assert {"settings", "clips", "models", "git", "versions", "wall_s"} <= set(results)
+    identity, cello = results["models"]
+    assert identity["borrowed_from"] == "cello" and identity["phase"] == "hybrid"
+    for entry in results["models"]:
+        assert {"rows", "mean", "targets", "phase", "lookahead", "stft", "style", "png"} <= set(entry)
+        row = entry["rows"][0]
+        assert {"timbre_cut", "onset_correlation", "voicing_recall", "f0_correlation", "median_cents",
+                "sc_heard_db", "sc_floor_db", "objective", "wall_s"} <= set(row["student"])
+        assert "teacher" not in row and "passthrough" in row
+        assert (tmp_path / f"quality_{entry['model']}.png").is_file()
+    s = identity["rows"][0]["student"]
+    assert abs(s["timbre_cut"]) < 0.05
+    assert s["onset_correlation"] > 0.95
+    assert s["f0_correlation"] > 0.95 and s["voicing_recall"] > 0.9 and s["median_cents"] < 20
+    # the identity's asked magnitudes are the input's: its objective is passthrough's
+    assert s["objective"]["total"] == pytest.approx(identity["rows"][0]["passthrough"]["objective"]["total"], rel=1e-4)
+    # a real style model moves the timbre towards its style
+    assert cello["rows"][0]["student"]["timbre_cut"] > 0.2
+    text = quality.format_report(results)
+    assert "identity" in text and "targets:" in text and "timbre_cut >= 50 %" in text
