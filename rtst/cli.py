@@ -18,7 +18,7 @@ import numpy as np
 from rtst import __version__
 from rtst.errors import DeviceError, RtstError
 from rtst.presets import DEFAULT_PHASE  # rtst.presets imports nothing heavy (--help stays fast)
-from rtst.transfer import DEFAULT_CONTENT_WEIGHT
+from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
 
 __all__ = ["main", "build_parser"]
 
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=float, default=None,
                    help=f"weight of the relative content loss (style weight 1; default {DEFAULT_CONTENT_WEIGHT})")
     p.add_argument("--style-weight", type=float, default=1.0, help="weight of the relative style loss (default 1)")
+    p.add_argument("--envelope-weight", type=float, default=DEFAULT_ENVELOPE_WEIGHT,
+                   help=f"weight of the envelope (timbre) term in the style loss (default {DEFAULT_ENVELOPE_WEIGHT}; 0: Gram only)")
     p.add_argument("--content-layers", type=float, nargs="+", default=None, metavar="W",
                    help="per-layer content weights of a multi-layer descriptor (default all 1)")
     p.add_argument("--style-layers", type=float, nargs="+", default=None, metavar="W",
@@ -170,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content-weight", type=float, default=None,
                    help=f"weight of the content loss (default {DEFAULT_CONTENT_WEIGHT}, as rtst transfer)")
     p.add_argument("--style-weight", type=float, default=1.0, help="weight of the style loss (default 1)")
+    p.add_argument("--envelope-weight", type=float, default=DEFAULT_ENVELOPE_WEIGHT,
+                   help=f"weight of the envelope (timbre) term in the style loss (default {DEFAULT_ENVELOPE_WEIGHT}, as rtst transfer)")
     p.add_argument("--filters", type=int, default=1024, help="random descriptor filters (default 1024)")
     p.add_argument("--kernel-size", type=int, default=11, help="random descriptor kernel in frames (default 11)")
     p.add_argument("--dilation", type=int, default=1, help="random descriptor dilation in frames (default 1)")
@@ -613,7 +617,8 @@ def cmd_transfer(args) -> int:
         raise ParameterError(f"--max-memory-gb={args.max_memory_gb} must be > 0")
     content_weight = DEFAULT_CONTENT_WEIGHT if args.content_weight is None else args.content_weight
     config = TeacherConfig(iterations=args.iterations, init=args.init, content_weight=content_weight,
-                           style_weight=args.style_weight, seed=args.seed, gla_iterations=args.gla_iterations,
+                           style_weight=args.style_weight, envelope_weight=args.envelope_weight, seed=args.seed,
+                           gla_iterations=args.gla_iterations,
                            content_layers=tuple(args.content_layers) if args.content_layers else None,
                            style_layers=tuple(args.style_layers) if args.style_layers else None,
                            memory_limit_bytes=int(args.max_memory_gb * 2 ** 30))
@@ -669,7 +674,8 @@ def cmd_distill(args) -> int:
     content_weight = DEFAULT_CONTENT_WEIGHT if args.content_weight is None else args.content_weight
     config = DistillConfig(steps=args.steps, batch_size=args.batch_size, segment_frames=args.segment_frames,
                            learning_rate=args.learning_rate, content_weight=content_weight,
-                           style_weight=args.style_weight, filters=args.filters, kernel_size=args.kernel_size,
+                           style_weight=args.style_weight, envelope_weight=args.envelope_weight, filters=args.filters,
+                           kernel_size=args.kernel_size,
                            dilation=args.dilation, descriptor_seed=args.descriptor_seed, channels=args.channels,
                            dilations=tuple(args.dilations), seed=args.seed, checkpoint_every=args.checkpoint_every)
     command = "rtst " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))

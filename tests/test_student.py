@@ -126,12 +126,41 @@ def test_output_keeps_each_frames_energy_and_silence_stays_silent(rng):
     assert np.expm1(y[:, 10:20]).max() < 1e-3          # silence in, silence out
 
 
-def test_energy_matching_stays_finite_for_wild_frames():
-    from rtst.transfer.student import match_energy
+def test_filter_stays_finite_for_wild_frames():
+    from rtst.transfer.student import apply_filter
 
-    x = torch.full((1, CFG.n_bins, 3), 5.0)
-    y = torch.tensor([0.0, 60.0, 200.0, 1e4]).repeat(CFG.n_bins // 4 + 1)[:CFG.n_bins]
-    y = torch.stack([y, -y, torch.zeros_like(y)], dim=1)[None].requires_grad_(True)
-    out = match_energy(x, y, dim=1)
+    x = torch.tensor([0.0, 5.0, 25.0, 1e4]).repeat(CFG.n_bins // 4 + 1)[:CFG.n_bins]
+    x = torch.stack([x, torch.zeros_like(x), torch.full_like(x, 30.0)], dim=1)[None]
+    g = torch.tensor([-60.0, 0.0, 60.0]).repeat(CFG.n_bins)[:CFG.n_bins]
+    g = torch.stack([g, -g, torch.zeros_like(g)], dim=1)[None].requires_grad_(True)
+    out = apply_filter(x, g, dim=1)
     out.sum().backward()
-    assert torch.isfinite(out).all() and torch.isfinite(y.grad).all()
+    assert torch.isfinite(out).all() and torch.isfinite(g.grad).all()
+
+
+def test_bands_interpolate_smoothly_and_cover_every_bin():
+    from rtst.transfer.features import BAND_MIN_STEP, band_matrix
+
+    for n_bins in (129, 513, 1025):
+        b = band_matrix(n_bins)
+        np.testing.assert_allclose(b.sum(axis=0), 1.0, atol=1e-6)   # a flat band gain is a flat filter
+        peaks = b.argmax(axis=1)
+        assert peaks[0] == 0 and peaks[-1] == n_bins - 1
+        assert np.diff(peaks).min() >= BAND_MIN_STEP - 1e-9         # never narrower than the main lobe
+
+
+def test_trained_student_is_a_smooth_filter_that_keeps_the_harmonics(rng):
+    """The output is the input times a gain that is smooth across bins: a harmonic spectrum keeps
+    its peaks (the pitch) where they were, whatever the weights."""
+    net = trained_like(StudentConfig(n_bins=CFG.n_bins, channels=16, dilations=(1, 2)), seed=5)
+    mag = np.full((CFG.n_bins, 20), 0.01)
+    mag[8::8, :] = 30.0                                 # harmonics every 8 bins
+    x = np.log1p(mag).astype(np.float32)
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)[None])[0].numpy().astype(np.float64)
+    ratio = np.log(np.expm1(y) / mag)                   # the log gain the student applied, per bin
+    assert np.ptp(ratio) > 0.1                          # it does filter ...
+    assert np.abs(np.diff(ratio, 2, axis=0)).max() < 0.5 * np.ptp(ratio)   # ... smoothly across bins
+    for t in range(20):
+        top = np.sort(np.argsort(np.expm1(y[:, t]))[-10:])
+        assert set(top) <= set(range(8, CFG.n_bins, 8))  # the loudest bins are still the harmonics

@@ -108,6 +108,33 @@ def test_descriptor_config_errors(kwargs, match):
 
 
 # --------------------------------------------------------------------------------------------- losses
+def test_envelope_loss_matches_a_naive_computation_and_is_zero_for_the_style_itself(rng):
+    from rtst.transfer.features import band_matrix
+    from rtst.transfer.losses import ENVELOPE_ACTIVE, ENVELOPE_FLOOR, EnvelopeStyle
+
+    style = np.log1p(np.abs(rng.standard_normal((CFG.n_bins, 40))) * 30)
+    style[:, 5] = 0.0                                   # a silent frame: left out of the statistics
+    x = np.log1p(np.abs(rng.standard_normal((CFG.n_bins, 25))) * np.linspace(1, 50, CFG.n_bins)[:, None])
+    env = EnvelopeStyle(torch.from_numpy(style))
+    b = band_matrix(CFG.n_bins).astype(np.float64)
+    b /= b.sum(axis=1, keepdims=True)
+
+    def stats(f):
+        p = np.expm1(f) ** 2
+        frame = p.mean(axis=0)
+        keep = (frame > ENVELOPE_ACTIVE * frame.max()) & (frame > 1e-10)
+        e = np.log(b @ p + ENVELOPE_FLOOR * frame + 1e-12)
+        e = (e - e.mean(axis=0))[:, keep]
+        mu = e.mean(axis=1)
+        return mu, (e - mu[:, None]) @ (e - mu[:, None]).T / e.shape[1]
+
+    (mu_s, cov_s), (mu_x, cov_x) = stats(style), stats(x)
+    naive = ((mu_x - mu_s) ** 2).sum() / np.trace(cov_s) + ((cov_x - cov_s) ** 2).sum() / (cov_s ** 2).sum()
+    np.testing.assert_allclose(float(env(torch.from_numpy(x)[None])[0]), naive, rtol=1e-9)
+    assert float(env(torch.from_numpy(style)[None])[0]) < 1e-12
+    assert naive > 0.1
+
+
 def test_gram_and_losses_match_naive_loops(rng):
     f = rng.standard_normal((5, 7))
     naive = np.array([[sum(f[i, n] * f[j, n] for n in range(7)) / 7 for j in range(5)] for i in range(5)])
@@ -118,7 +145,7 @@ def test_gram_and_losses_match_naive_loops(rng):
     content = torch.from_numpy(np.abs(rng.standard_normal((CFG.n_bins, 20))))
     style = torch.from_numpy(np.abs(rng.standard_normal((CFG.n_bins, 33))))
     x = torch.from_numpy(np.abs(rng.standard_normal((CFG.n_bins, 20))))
-    obj = TeacherObjective(net, content, style, content_weight=0.3, style_weight=2.0)
+    obj = TeacherObjective(net, content, style, content_weight=0.3, style_weight=2.0, envelope_weight=0.0)
     total, lc, ls = obj(x)
 
     def acts(a):
@@ -144,8 +171,9 @@ def test_losses_are_scale_free_and_zero_at_their_targets(rng):
     obj = TeacherObjective(net, content, content, content_weight=1.0)
     total, lc, ls = obj(content)
     assert float(lc) == 0 and float(ls) < 1e-12
-    # silence is exactly 1 away in both terms, whatever the descriptor's scale
-    _, lc0, ls0 = obj(torch.zeros_like(content))
+    # silence is exactly 1 away in the content and Gram terms, whatever the descriptor's scale
+    gram_only = TeacherObjective(net, content, content, content_weight=1.0, envelope_weight=0.0)
+    _, lc0, ls0 = gram_only(torch.zeros_like(content))
     assert float(lc0) == pytest.approx(1.0) and float(ls0) == pytest.approx(1.0)
 
 
@@ -154,9 +182,9 @@ def test_multilayer_weights_and_errors(rng):
     c = torch.from_numpy(np.abs(rng.standard_normal((CFG.n_bins, 30))).astype(np.float32))
     s = torch.from_numpy(np.abs(rng.standard_normal((CFG.n_bins, 30))).astype(np.float32))
     x = torch.from_numpy(np.abs(rng.standard_normal((CFG.n_bins, 30))).astype(np.float32))
-    both = TeacherObjective(net, c, s, content_weight=1.0)(x)[2]
-    first = TeacherObjective(net, c, s, content_weight=1.0, style_layers=[1, 0])(x)[2]
-    second = TeacherObjective(net, c, s, content_weight=1.0, style_layers=[0, 1])(x)[2]
+    both = TeacherObjective(net, c, s, content_weight=1.0, envelope_weight=0.0)(x)[2]
+    first = TeacherObjective(net, c, s, content_weight=1.0, style_layers=[1, 0], envelope_weight=0.0)(x)[2]
+    second = TeacherObjective(net, c, s, content_weight=1.0, style_layers=[0, 1], envelope_weight=0.0)(x)[2]
     assert float(both) == pytest.approx(float(first) + float(second), rel=1e-5)
     with pytest.raises(ParameterError, match="style_layers"):
         TeacherObjective(net, c, s, content_weight=1.0, style_layers=[1])

@@ -11,9 +11,11 @@ writes 48 kHz mono 16-bit PCM WAV clips of 4-8 s, each peak-normalised to a rand
     DIR/SOURCES.md       every source: Debian package, version (dpkg-query), licence
     DIR/manifest.csv     file, split, kind, source, details (JSON)
 
-Content kinds (train shares ~35 % speech, ~35 % MIDI music, ~30 % melodies):
+Content kinds (train shares ~20 % espeak, ~20 % festival speech, ~30 % MIDI music, ~30 % melodies):
 
 * ``espeak``  espeak-ng speaking sentences generated from word lists (seeded), speed and pitch vary;
+* ``festival`` festival's recorded-diphone voices (ked US male, lp Italian female, pc Italian
+              male; train only) reading generated sentences, played 0.8-1.25x speed;
 * ``midi``    OpenMSX MIDI files (openttd-openmsx) rendered by fluidsynth with FluidR3_GM
               (``tools/midi_render.py``), cut into segments, silent segments skipped;
 * ``melody``  melodies on sampled GM instruments (sung-like and solo instruments), notes drawn by
@@ -69,7 +71,7 @@ SAMPLE_RATE = 48000
 MIN_S, MAX_S = 4.0, 8.0
 LEVEL_DB = (-12.0, -1.0)
 HELDOUT_FRACTION = 0.1
-SHARES = (("espeak", 0.35), ("midi", 0.35), ("melody", 0.30))
+SHARES = (("espeak", 0.2), ("festival", 0.2), ("midi", 0.3), ("melody", 0.3))
 MIDI_DIR = Path("/usr/share/games/openttd/baseset/openmsx")
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 ALSA_HELDOUT = ("Rear_Center.wav", "Rear_Left.wav", "Rear_Right.wav", "Side_Left.wav",
@@ -80,6 +82,13 @@ BENCH_WINDOW_S = 4.0        # teacher_clips.music_content: the busiest 4 s of bu
 TRAIN_VOICES = ("en-us", "en-us+f3", "en-us+m7", "en-gb-x-rp+f2", "de", "de+f4", "fr-fr",
                 "fr-fr+m3", "es", "es+f3", "nl", "pt-br+f2")
 HELDOUT_VOICES = ("en-gb+m3", "it")
+# festival's recorded-diphone voices (voice, language): training only. Its kal (US male) and
+# cmu_us_slt (US female) voices are the quality panel's (benchmarks/quality_panel.py) and never
+# reach any corpus.
+FESTIVAL_VOICES = (("voice_ked_diphone", "en"), ("voice_lp_diphone", "it"), ("voice_pc_diphone", "it"))
+#: Festival clips are played back this much faster or slower (pitch and formants move together,
+#: as from a smaller or larger speaker): the diphone voices have one speaker's range each.
+FESTIVAL_SPEED = (0.8, 1.25)
 HELDOUT_MIDI = (signals.MIDI_PREFERRED, "harp_harmony.mid", "city_blues_redfarn.mid")
 # (program, GM name, low, high, textures): sung-like voices and solo instruments
 TRAIN_PROGRAMS = ((52, "Choir Aahs", 48, 79, ("mono", "pad")), (54, "Synth Voice", 48, 79, ("mono",)),
@@ -176,6 +185,29 @@ def espeak_clip(voice: str, length_s: float, rng, tmp: Path) -> tuple[np.ndarray
     y, rate = sf.read(str(wav), dtype="float64", always_2d=True)
     y = mls._trim(soxr.resample(y.mean(axis=1), rate, SAMPLE_RATE, quality="HQ"))
     return y[:int(length_s * SAMPLE_RATE)], {"speed_wpm": speed, "pitch": pitch, "text": text}
+
+
+def festival_clip(voice: str, lang: str, length_s: float, rng, tmp: Path) -> tuple[np.ndarray, dict]:
+    """Festival (text2wave) reading generated sentences, resampled by a random speed factor."""
+    import unicodedata
+
+    import soundfile as sf
+    import soxr
+
+    texts = []
+    while sum(len(t.split()) for t in texts) < length_s * 3.2:
+        texts.append(sentence(rng, lang))
+    # festival's Italian letter-to-sound rules know ASCII only
+    text = unicodedata.normalize("NFKD", " ".join(texts)).encode("ascii", "ignore").decode()
+    wav = tmp / f"festival_{rng.integers(1 << 62)}.wav"
+    proc = subprocess.run([shutil.which("text2wave"), "-eval", f"({voice})", "-o", str(wav)], input=text,
+                          capture_output=True, text=True)
+    if proc.returncode != 0 or not wav.is_file():
+        raise RuntimeError(f"text2wave failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
+    y, rate = sf.read(str(wav), dtype="float64", always_2d=True)
+    speed = float(rng.uniform(*FESTIVAL_SPEED))
+    y = mls._trim(soxr.resample(y.mean(axis=1), rate * speed, SAMPLE_RATE, quality="HQ"))
+    return y[:int(length_s * SAMPLE_RATE)], {"speed": round(speed, 3), "text": text}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,6 +333,11 @@ def plan(split: str, total_s: float, seed: int) -> list[tuple]:
         voice = voices[k % len(voices)]
         jobs.append(("espeak", voice, lambda tmp, v=voice, n=length, k=k:
                      [espeak_clip(v, n, mls.class_rng(seed, f"espeak-{split}-{k}"), tmp)]))
+    if not heldout:
+        for k, length in enumerate(_lengths(rng, share["festival"] * total_s)):
+            voice, lang = FESTIVAL_VOICES[k % len(FESTIVAL_VOICES)]
+            jobs.append(("festival", voice, lambda tmp, v=voice, lg=lang, n=length, k=k:
+                         [festival_clip(v, lg, n, mls.class_rng(seed, f"festival-{k}"), tmp)]))
     if heldout:
         jobs.append(("alsa", "alsa-utils", lambda tmp: alsa_clips(mls.class_rng(seed, "alsa"))))
     return jobs
@@ -328,6 +365,12 @@ def sources_md(rows: list[dict]) -> str:
              f"| espeak | espeak-ng voices speaking generated sentences ({listed('espeak')}) | "
              f"espeak-ng ({version('espeak-ng')}) | generated by espeak-ng (the program is GPL-3+; "
              "its speech output is not covered by the program's licence) |",
+             f"| festival | festival's recorded-diphone voices reading generated sentences, played "
+             f"{FESTIVAL_SPEED[0]}-{FESTIVAL_SPEED[1]}x speed ({listed('festival')}) | festival "
+             f"({version('festival')}); festvox-kdlpc16k ({version('festvox-kdlpc16k')}); festvox-italp16k, "
+             f"festvox-itapc16k ({version('festvox-italp16k')}) | festival and the ked voice: CSTR / "
+             "CMU free licence (use, modify, redistribute); lp and pc voices: IFM / ISTC-CNR, "
+             "see /usr/share/doc/festvox-italp16k/copyright |",
              f"| midi | OpenMSX MIDI files from {MIDI_DIR} ({listed('midi')}), rendered by fluidsynth "
              f"with FluidR3_GM.sf2 | openttd-openmsx ({version('openttd-openmsx')}); {fluid} | "
              f"GPL-2 (OpenMSX, {MIDI_DIR}/license.txt); MIT (FluidR3_GM, Frank Wen et al.) |",
@@ -344,6 +387,10 @@ def sources_md(rows: list[dict]) -> str:
 
 def missing_requirements() -> list[str]:
     missing = midi_render.missing_tools()
+    if shutil.which("text2wave") is None or not all(
+            any(Path("/usr/share/festival/voices").glob(f"*/{v[len('voice_'):]}")) for v, _ in FESTIVAL_VOICES):
+        missing.append("festival and its voices (Debian packages festival festvox-kdlpc16k festvox-italp16k "
+                       "festvox-itapc16k)")
     if shutil.which("espeak-ng") is None:
         missing.append("espeak-ng (Debian package espeak-ng)")
     if not (MIDI_DIR / signals.MIDI_PREFERRED).is_file():
@@ -405,7 +452,7 @@ def main(argv=None) -> int:
         mine = [r for r in rows if r["split"] == split]
         print(f"{split:<8} {len(mine):4d} clips {sum(r['seconds'] for r in mine) / 60:6.1f} min  " +
               ", ".join(f"{kind} {sum(r['seconds'] for r in mine if r['kind'] == kind):.0f} s"
-                        for kind in ("espeak", "midi", "melody", "alsa")))
+                        for kind in ("espeak", "festival", "midi", "melody", "alsa")))
     print(f"wall time {time.perf_counter() - start:.1f} s, output in {args.out}")
     return 0
 

@@ -7,3 +7,6 @@ package does not import torch, and nothing on the real-time path imports this pa
 #: The teacher's default content weight (relative losses, style weight 1), chosen with
 #: benchmarks/bench_teacher.py (README, "Teacher").
 DEFAULT_CONTENT_WEIGHT = 0.01
+#: Weight of the envelope (timbre) term inside the style loss, teacher and student alike
+#: (:class:`rtst.transfer.losses.EnvelopeStyle`).
+DEFAULT_ENVELOPE_WEIGHT = 1.0

@@ -6,7 +6,8 @@ texture networks are (Ulyanov et al. 2016, Johnson et al. 2016). Each step:
 
 1. draws ``batch_size`` random segments of the content corpus, each ``segment_frames`` frames plus
    ``receptive_field - 1`` frames of history before them (so every frame the loss sees had its full
-   causal context, as it has in a stream); near-silent segments are redrawn;
+   causal context, as it has in a stream); near-silent segments are redrawn; each is played at a
+   random level (:data:`LEVEL_AUGMENT_DB`);
 2. runs the student over the segments (whole-clip form, causal);
 3. measures, on the last ``segment_frames`` frames of each, the teacher's loss with the *same*
    descriptor the teacher uses (a seeded random 1-D conv, rebuilt from its seed, nothing to ship):
@@ -38,19 +39,30 @@ import torch
 
 from rtst.config import StftConfig, require_positive_ints
 from rtst.errors import ModelError, ParameterError
-from rtst.transfer import DEFAULT_CONTENT_WEIGHT
-from rtst.transfer.losses import HEADROOM
+from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
+from rtst.transfer.losses import HEADROOM, EnvelopeStyle
 from rtst.transfer.student import Student, StudentConfig
 
 __all__ = ["DistillConfig", "BatchObjective", "ContentCorpus", "distill", "style_gram", "read_training",
            "find_audio", "CHECKPOINT_FORMAT", "AUDIO_SUFFIXES"]
 
-CHECKPOINT_FORMAT = "rtst-student-checkpoint-v1"
+CHECKPOINT_FORMAT = "rtst-student-checkpoint-v2"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 #: A segment is used when at least this fraction of its frames have a bin above ACTIVE_FEATURE.
 ACTIVE_FRACTION = 0.5
 #: log1p magnitude that counts as sound (|X| = 1.7: about -45 dB below a full-scale sine at n_fft 1024).
 ACTIVE_FEATURE = 1.0
+#: Each training segment is played at a random level in this range (dB, uniform) before the
+#: student sees it: a microphone's level is not the corpus's, and the student must not learn
+#: its filter from the level alone.
+LEVEL_AUGMENT_DB = (-24.0, 6.0)
+
+
+def augment_level(batch: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+    """log1p features ``[batch, n_bins, frames]``, each item's magnitudes scaled by a random gain
+    (LEVEL_AUGMENT_DB)."""
+    gains = 10.0 ** (gen.uniform(*LEVEL_AUGMENT_DB, size=(batch.shape[0], 1, 1)) / 20.0)
+    return np.log1p(np.expm1(batch.astype(np.float64)) * gains).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +79,7 @@ class DistillConfig:
         Frames per segment that the loss sees (after the student's receptive field of history).
     learning_rate : float
         Peak Adam learning rate (cosine decay to 5 % of it over ``steps``).
-    content_weight, style_weight : float
+    content_weight, style_weight, envelope_weight : float
         The teacher objective's weights (same meaning as in ``rtst transfer``).
     filters, kernel_size, dilation, descriptor_seed : int
         The random 1-D conv descriptor (``rtst transfer --descriptor random --filters ...``).
@@ -84,6 +96,7 @@ class DistillConfig:
     learning_rate: float = 1e-3
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = 1.0
+    envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT
     filters: int = 1024
     kernel_size: int = 11
     dilation: int = 1
@@ -98,7 +111,7 @@ class DistillConfig:
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
         require_positive_ints(self, ("steps", "batch_size", "segment_frames", "filters", "kernel_size", "dilation",
                                      "channels", "student_kernel", "checkpoint_every"), "distill ")
-        for name in ("learning_rate", "content_weight", "style_weight"):
+        for name in ("learning_rate", "content_weight", "style_weight", "envelope_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value < float("inf")):
                 raise ParameterError(f"distill {name}={value!r} must be a finite number >= 0")
@@ -152,8 +165,12 @@ class BatchObjective:
     ``[0, max(content_i.max(), style.max()) + HEADROOM]``.
     """
 
-    def __init__(self, descriptor, style_features: np.ndarray, *, content_weight: float, style_weight: float = 1.0):
+    def __init__(self, descriptor, style_features: np.ndarray, *, content_weight: float, style_weight: float = 1.0,
+                 envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT):
         self.descriptor = descriptor
+        self.envelope_weight = float(envelope_weight)
+        self.envelope = EnvelopeStyle(torch.from_numpy(np.ascontiguousarray(style_features, dtype=np.float32))) \
+            if self.envelope_weight else None
         self.content_weight = float(content_weight)
         self.style_weight = float(style_weight)
         self.style_max = float(np.max(style_features))
@@ -164,6 +181,8 @@ class BatchObjective:
         self.descriptor = self.descriptor.to(device)
         self.style_targets = [g.to(device) for g in self.style_targets]
         self.style_norms = [n.to(device) for n in self.style_norms]
+        if self.envelope is not None:
+            self.envelope = self.envelope.to(device)
         return self
 
     def __call__(self, x: torch.Tensor, content: torch.Tensor) -> tuple:
@@ -179,6 +198,8 @@ class BatchObjective:
             lc = lc + ((a - t) ** 2).sum(dim=(1, 2)) / (t ** 2).sum(dim=(1, 2)).clamp_min(1e-20)
             g = a @ a.transpose(1, 2) / a.shape[-1]                                # [batch, C, C]
             ls = ls + ((g - g_s) ** 2).sum(dim=(1, 2)) / n_s
+        if self.envelope is not None:
+            ls = ls + self.envelope_weight * self.envelope(x)
         lc, ls = lc.mean(), ls.mean()
         return self.content_weight * lc + self.style_weight * ls, lc, ls
 
@@ -321,7 +342,7 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
     for p in descriptor.parameters():
         p.requires_grad_(False)
     objective = BatchObjective(descriptor, style_feat, content_weight=config.content_weight,
-                               style_weight=config.style_weight).to(device)
+                               style_weight=config.style_weight, envelope_weight=config.envelope_weight).to(device)
 
     torch.manual_seed(config.seed)
     student = Student(config.student_config(n_bins)).to(device)
@@ -367,7 +388,7 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
 
     student.train()
     while step < config.steps:
-        batch = torch.from_numpy(corpus.draw(gen, config.batch_size, length)).to(device)
+        batch = torch.from_numpy(augment_level(corpus.draw(gen, config.batch_size, length), gen)).to(device)
         out = student(batch)[:, :, context:]
         total, lc, ls = objective(out, batch[:, :, context:])
         opt.zero_grad(set_to_none=True)

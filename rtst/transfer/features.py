@@ -16,12 +16,48 @@ from rtst.dsp.stft import istft, stft
 from rtst.errors import ParameterError
 
 __all__ = ["FEATURE_TRANSFORM", "to_features", "from_features", "signal_features", "prepare_signal",
-           "features_to_audio", "SILENCE_PEAK"]
+           "features_to_audio", "band_matrix", "SILENCE_PEAK"]
 
 #: Name of the transform, as written in model metadata.
 FEATURE_TRANSFORM = "log1p"
+#: Bands of the student's filter and of the envelope statistics (:func:`band_matrix`): at least 3
+#: bins apart (141 Hz at n_fft 1024 / 48 kHz, so a gain never varies inside the Hann window's main
+#: lobe), and 12 % (about 1/6 octave) apart above 25 bins.
+BAND_MIN_STEP = 3.0
+BAND_RATIO = 0.12
 #: Clips whose peak is below this (-80 dBFS) count as silent: there is no content or style in them.
 SILENCE_PEAK = 1e-4
+
+
+def band_matrix(n_bins: int, *, min_step: float = BAND_MIN_STEP, ratio: float = BAND_RATIO) -> np.ndarray:
+    """Piecewise-linear interpolation from band gains to bin gains, ``[n_bands, n_bins]`` float32.
+
+    Band centres (in bins) start at 0 and step by ``max(min_step, ratio * centre)`` up to the last
+    bin: evenly spaced at low frequencies, then logarithmic (about 1/8 octave). Each column is a
+    "hat" interpolation between its two neighbouring centres, so the columns sum to 1 and a
+    constant band gain is a constant bin gain. The minimum step keeps the bin gain smooth across
+    several bins, so a filtered frame stays (nearly) the STFT of a filtered signal: a gain that
+    changes faster than the window's main lobe would ask for spectra no signal has.
+    """
+    centres = [0.0]
+    while centres[-1] < n_bins - 1:
+        centres.append(centres[-1] + max(min_step, ratio * centres[-1]))
+    if len(centres) > 2 and (n_bins - 1) - centres[-2] < 0.5 * (centres[-1] - centres[-2]):
+        centres.pop()   # a sliver of a last band: let the one before reach the top instead
+    centres[-1] = float(n_bins - 1)
+    centres = np.asarray(centres)
+    bins = np.arange(n_bins, dtype=np.float64)
+    out = np.zeros((centres.size, n_bins))
+    for k, c in enumerate(centres):
+        if k > 0:
+            left = centres[k - 1]
+            mask = (bins >= left) & (bins <= c)
+            out[k, mask] = (bins[mask] - left) / (c - left)
+        if k < centres.size - 1:
+            right = centres[k + 1]
+            mask = (bins >= c) & (bins <= right)
+            out[k, mask] = (right - bins[mask]) / (right - c)
+    return out.astype(np.float32)
 
 
 def to_features(mag: np.ndarray) -> np.ndarray:

@@ -8,7 +8,15 @@ For a layer ``l`` with activations ``F`` of shape ``[C, N]`` (channels x positio
   result's activations against the content's (same length, position by position).
 * Style loss ``L_s = sum_l b_l * ||G_x - G_s||^2 / ||G_s||^2``: relative squared error of the Gram
   matrices against the style's.
-* Total ``content_weight * L_c + style_weight * L_s``.
+* Envelope loss ``L_e`` (:class:`EnvelopeStyle`): the timbre a filter can reach. Per frame, the
+  band log-powers of the spectral envelope (:func:`rtst.transfer.features.band_matrix` bands,
+  frame level removed); over the sounding frames, their mean ``mu`` and covariance ``S``;
+  ``L_e = ||mu - mu_s||^2 / tr(S_s) + ||S - S_s||^2 / ||S_s||^2`` against the style's. The Gram
+  loss asks for the style's texture, fine structure included, which a result that keeps the
+  performer's harmonics (the student's filter) can only partly give; this term asks for the
+  style's envelope and how it moves, which such a result can give.
+* Total ``content_weight * L_c + style_weight * (L_s + envelope_weight * L_e)``: the style loss
+  reported is the bracket.
 
 Both terms are relative (divided by the target's own squared norm), so they are dimensionless, do
 not depend on the descriptor's scale, its number of channels or the clip lengths, and a weight means
@@ -23,12 +31,60 @@ import numpy as np
 import torch
 
 from rtst.errors import ParameterError
+from rtst.transfer import DEFAULT_ENVELOPE_WEIGHT
 
-__all__ = ["gram", "weighted_relative_error", "TeacherObjective", "HEADROOM"]
+__all__ = ["gram", "weighted_relative_error", "TeacherObjective", "EnvelopeStyle", "envelope_stats", "HEADROOM"]
 
 #: Headroom above the loudest bin of content and style that a result may use, in log1p units
 #: (ln 4: +12 dB for large magnitudes).
 HEADROOM = float(np.log(4.0))
+
+
+#: A frame counts as sounding when its power is within this factor (-30 dB) of the loudest frame's.
+ENVELOPE_ACTIVE = 1e-3
+#: Band powers are floored this far (-40 dB) below the frame's mean bin power before the log, so an
+#: empty band of a loud frame does not dominate the statistics.
+ENVELOPE_FLOOR = 1e-4
+
+
+def envelope_stats(x: torch.Tensor, bands: torch.Tensor) -> tuple:
+    """Mean ``[batch, K]`` and covariance ``[batch, K, K]`` of the level-free band log-powers of the
+    sounding frames of log1p features ``x`` ``[batch, n_bins, n_frames]``; ``bands`` ``[K, n_bins]``
+    rows sum to 1 (band averages)."""
+    p = torch.expm1(x.clamp(0.0, 20.0)) ** 2
+    frame = p.mean(dim=1, keepdim=True)                                    # [batch, 1, T]
+    e = torch.log(torch.einsum("kn,bnt->bkt", bands, p) + ENVELOPE_FLOOR * frame + 1e-12)
+    e = e - e.mean(dim=1, keepdim=True)                                    # level removed
+    w = (frame > ENVELOPE_ACTIVE * frame.amax(dim=2, keepdim=True)).to(x.dtype) * (frame > 1e-10).to(x.dtype)
+    n = w.sum(dim=2).clamp_min(1.0)                                        # [batch, 1]
+    mu = (e * w).sum(dim=2) / n
+    d = (e - mu.unsqueeze(2)) * w
+    return mu, d @ d.transpose(1, 2) / n.unsqueeze(2)
+
+
+class EnvelopeStyle:
+    """The envelope loss ``L_e`` (module docstring) against one style clip's features ``[n_bins, T]``."""
+
+    def __init__(self, style: torch.Tensor):
+        from rtst.transfer.features import band_matrix
+
+        b = torch.from_numpy(band_matrix(style.shape[0])).to(style.dtype)
+        self.bands = b / b.sum(dim=1, keepdim=True)
+        with torch.no_grad():
+            mu, cov = envelope_stats(style.unsqueeze(0), self.bands)
+        self.mu, self.cov = mu[0], cov[0]
+        self.mu_norm = torch.diagonal(self.cov).sum().clamp_min(1e-12)
+        self.cov_norm = (self.cov ** 2).sum().clamp_min(1e-12)
+
+    def to(self, device) -> "EnvelopeStyle":
+        for name in ("bands", "mu", "cov", "mu_norm", "cov_norm"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-item loss ``[batch]`` of features ``[batch, n_bins, n_frames]``."""
+        mu, cov = envelope_stats(x, self.bands.to(x.dtype))
+        return ((mu - self.mu) ** 2).sum(dim=1) / self.mu_norm + ((cov - self.cov) ** 2).sum(dim=(1, 2)) / self.cov_norm
 
 
 def gram(activations: torch.Tensor) -> torch.Tensor:
@@ -81,12 +137,16 @@ class TeacherObjective:
         Weights of the two terms (``content_weight`` 0 is pure texture synthesis).
     content_layers, style_layers : list of float, optional
         Per-layer weights ``a_l``, ``b_l`` (default all 1).
+    envelope_weight : float
+        Weight of the envelope term inside the style loss (0: the Gram loss alone).
     """
 
     def __init__(self, descriptor, content: torch.Tensor, style: torch.Tensor, *,
                  content_weight: float, style_weight: float = 1.0,
-                 content_layers=None, style_layers=None, headroom: float = HEADROOM):
-        for name, w in (("content_weight", content_weight), ("style_weight", style_weight)):
+                 content_layers=None, style_layers=None, headroom: float = HEADROOM,
+                 envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT):
+        for name, w in (("content_weight", content_weight), ("style_weight", style_weight),
+                        ("envelope_weight", envelope_weight)):
             if not (isinstance(w, (int, float)) and 0.0 <= w < float("inf")):
                 raise ParameterError(f"{name}={w!r} must be a finite number >= 0")
         if content_weight == 0 and style_weight == 0:
@@ -107,6 +167,8 @@ class TeacherObjective:
         # a tiny floor keeps an all-zero layer (e.g. every ReLU off) from dividing by zero
         self.content_norms = [(t ** 2).sum().clamp_min(1e-20) for t in self.content_targets]
         self.style_norms = [(g ** 2).sum().clamp_min(1e-20) for g in self.style_targets]
+        self.envelope_weight = float(envelope_weight)
+        self.envelope = EnvelopeStyle(style) if self.envelope_weight else None
 
     def realisable(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` clipped to ``[0, ceiling]``."""
@@ -125,4 +187,6 @@ class TeacherObjective:
         lc = weighted_relative_error(acts, self.content_targets, self.content_layers, self.content_norms)
         ls = weighted_relative_error([gram(a) for a in acts], self.style_targets, self.style_layers,
                                      self.style_norms)
+        if self.envelope is not None:
+            ls = ls + self.envelope_weight * self.envelope(self.realisable(x).unsqueeze(0))[0]
         return self.content_weight * lc + self.style_weight * ls, lc, ls

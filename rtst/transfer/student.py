@@ -36,8 +36,9 @@ from torch import nn
 from rtst import __version__
 from rtst.config import StftConfig, require_positive_ints
 from rtst.errors import ParameterError
+from rtst.transfer.features import band_matrix
 
-__all__ = ["StudentConfig", "Student", "StepModule", "export_onnx", "FEATURE_SCALE"]
+__all__ = ["StudentConfig", "Student", "StepModule", "export_onnx", "apply_filter", "FEATURE_SCALE"]
 
 #: Feature scale written into the model: feature = log1p(FEATURE_SCALE * |X|), as the teacher's.
 FEATURE_SCALE = 1.0
@@ -49,14 +50,19 @@ ENERGY_FLOOR = 1e-6
 #: ~170 dB above a unit magnitude): float32 energies then stay finite, so a wild frame during
 #: training cannot turn into inf / inf = NaN.
 FEATURE_LIMIT = 20.0
+#: Largest filter gain either way, in nepers (exp(4) = +-35 dB), before the energy is matched.
+MAX_GAIN = 4.0
+#: Hard bound of :func:`apply_filter`'s log gain (e^10 = 87 dB), above the soft ``max_gain``: with
+#: FEATURE_LIMIT it keeps every squared magnitude below float32's largest value.
+GAIN_LIMIT = 10.0
 
 
-def match_energy(x: torch.Tensor, y: torch.Tensor, dim: int) -> torch.Tensor:
-    """Features ``y`` rescaled, frame by frame, to the magnitude energy of ``x`` (log1p features;
-    ``dim`` is the bin axis). The student changes the spectral shape, the performer keeps the
-    dynamics: silence stays silence, a crescendo stays a crescendo. Output is >= 0."""
+def apply_filter(x: torch.Tensor, log_gain: torch.Tensor, dim: int) -> torch.Tensor:
+    """log1p features ``x`` filtered by ``exp(log_gain)`` (same shape), then rescaled frame by frame
+    to the magnitude energy of ``x`` (``dim`` is the bin axis). The student shapes the spectrum,
+    the performer keeps the dynamics: silence stays silence, a crescendo stays a crescendo."""
     mx = torch.exp(x.clamp(0.0, FEATURE_LIMIT)) - 1.0   # expm1, which the ONNX exporter lacks
-    my = torch.exp(y.clamp(0.0, FEATURE_LIMIT)) - 1.0
+    my = mx * torch.exp(log_gain.clamp(-GAIN_LIMIT, GAIN_LIMIT))   # a wild gain cannot overflow float32
     gain = torch.sqrt(((mx * mx).sum(dim=dim, keepdim=True) + ENERGY_FLOOR)
                       / ((my * my).sum(dim=dim, keepdim=True) + ENERGY_FLOOR))
     return torch.log1p(my * gain)
@@ -76,18 +82,28 @@ class StudentConfig:
         Frames per causal convolution kernel.
     dilations : tuple of int
         One causal convolution layer per entry, with that dilation in frames.
+    max_gain : float
+        Largest filter gain either way, in nepers (``exp(max_gain)``; 4 = +-35 dB).
     """
 
     n_bins: int = 513
     channels: int = 256
     kernel_size: int = 3
     dilations: tuple = (1, 2, 4, 8)
+    max_gain: float = MAX_GAIN
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
         require_positive_ints(self, ("n_bins", "channels", "kernel_size"), "student ")
         if not self.dilations or any(d < 1 for d in self.dilations):
             raise ParameterError(f"student dilations={self.dilations} must be one or more positive integers")
+        if not (isinstance(self.max_gain, (int, float)) and 0 < self.max_gain < 20):
+            raise ParameterError(f"student max_gain={self.max_gain!r} must be a number in (0, 20) nepers")
+
+    @property
+    def n_bands(self) -> int:
+        """Filter bands the network predicts (:func:`band_matrix`)."""
+        return band_matrix(self.n_bins).shape[0]
 
     @property
     def receptive_field(self) -> int:
@@ -100,15 +116,16 @@ class StudentConfig:
         return [[1, (self.kernel_size - 1) * d, self.channels] for d in self.dilations]
 
     def n_parameters(self) -> int:
-        c, b, k = self.channels, self.n_bins, self.kernel_size
-        return (b * c + c) + len(self.dilations) * (c * c * k + c) + (c * b + b)
+        c, b, k, m = self.channels, self.n_bins, self.kernel_size, self.n_bands
+        return (b * c + c) + len(self.dilations) * (c * c * k + c) + (c * m + m)
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "dilations": list(self.dilations)}
 
     def describe(self) -> dict:
-        """:meth:`to_dict` plus the receptive field and parameter count (metadata and reports)."""
-        return {**self.to_dict(), "receptive_field_frames": self.receptive_field, "parameters": self.n_parameters()}
+        """:meth:`to_dict` plus the bands, receptive field and parameter count (metadata and reports)."""
+        return {**self.to_dict(), "output": "filter", "bands": self.n_bands,
+                "receptive_field_frames": self.receptive_field, "parameters": self.n_parameters()}
 
 
 class Student(nn.Module):
@@ -120,9 +137,15 @@ class Student(nn.Module):
         c = config.channels
         self.in_proj = nn.Conv1d(config.n_bins, c, 1)
         self.convs = nn.ModuleList(nn.Conv1d(c, c, config.kernel_size, dilation=d) for d in config.dilations)
-        self.out_proj = nn.Conv1d(c, config.n_bins, 1)
+        self.out_proj = nn.Conv1d(c, config.n_bands, 1)
         nn.init.zeros_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
+        self.register_buffer("bands", torch.from_numpy(band_matrix(config.n_bins)))   # [bands, bins]
+
+    def band_gains(self, h: torch.Tensor) -> torch.Tensor:
+        """Hidden ``[..., C]`` -> band log-gains ``[..., n_bands]``, softly limited to +-max_gain."""
+        g = self.config.max_gain
+        return g * torch.tanh(h / g)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Whole clips: x [batch, n_bins, n_frames] -> [batch, n_bins, n_frames] (causal, no delay)."""
@@ -130,7 +153,9 @@ class Student(nn.Module):
         for conv, d in zip(self.convs, self.config.dilations):
             pad = (self.config.kernel_size - 1) * d
             h = h + nn.functional.leaky_relu(conv(nn.functional.pad(h, (pad, 0))), _LEAK)
-        return match_energy(x, x + self.out_proj(h), dim=1)
+        bands = self.band_gains(self.out_proj(h).transpose(1, 2))          # [batch, frames, n_bands]
+        log_gain = (bands @ self.bands).transpose(1, 2)                      # [batch, n_bins, frames]
+        return apply_filter(x, log_gain, dim=1)
 
 
 class StepModule(nn.Module):
@@ -154,8 +179,9 @@ class StepModule(nn.Module):
             for i, conv in enumerate(student.convs):
                 self.register_buffer(f"w{i}", conv.weight.permute(2, 1, 0).reshape(-1, cfg.channels).contiguous())
                 self.register_buffer(f"b{i}", conv.bias.clone())
-            self.register_buffer("w_out", student.out_proj.weight[:, :, 0].T.contiguous())    # [C, bins]
+            self.register_buffer("w_out", student.out_proj.weight[:, :, 0].T.contiguous())    # [C, bands]
             self.register_buffer("b_out", student.out_proj.bias.clone())
+            self.register_buffer("bands", student.bands.clone())                                # [bands, bins]
 
     def forward(self, frame: torch.Tensor, *states: torch.Tensor):
         """frame [1, n_bins], states [1, (k-1)*d, channels] each -> (frame_out [1, n_bins], *new_states)."""
@@ -168,7 +194,8 @@ class StepModule(nn.Module):
             new_states.append(window[:, 1:, :])
             taps = window[:, ::d, :].reshape(1, k * cfg.channels)     # frames t-(k-1)d, ..., t-d, t
             h = h + nn.functional.leaky_relu(taps @ getattr(self, f"w{i}") + getattr(self, f"b{i}"), _LEAK)
-        out = match_energy(frame, frame + h @ self.w_out + self.b_out, dim=1)
+        log_gain = self.student.band_gains(h @ self.w_out + self.b_out) @ self.bands   # [1, n_bins]
+        out = apply_filter(frame, log_gain, dim=1)
         return (out, *new_states)
 
     def initial_states(self) -> list:

@@ -20,7 +20,7 @@ import torch
 
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
-from rtst.transfer import DEFAULT_CONTENT_WEIGHT
+from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
 from rtst.transfer.features import features_to_audio, signal_features
 from rtst.transfer.losses import TeacherObjective
 
@@ -50,6 +50,8 @@ class TeacherConfig:
         float32 resolution, so the line search finds no descent.
     content_weight, style_weight : float
         Weights of the relative content and style losses (:mod:`rtst.transfer.losses`).
+    envelope_weight : float
+        Weight of the envelope (timbre) term inside the style loss (:mod:`rtst.transfer.losses`).
     content_layers, style_layers : tuple of float, optional
         Per-layer weights for multi-layer descriptors (default all 1).
     seed : int
@@ -66,6 +68,7 @@ class TeacherConfig:
     init: str = "content"
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = 1.0
+    envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT
     content_layers: tuple | None = None
     style_layers: tuple | None = None
     seed: int = 0
@@ -188,7 +191,8 @@ def transfer(content: np.ndarray, style: np.ndarray, stft_config: StftConfig, de
     torch.manual_seed(config.seed)
     objective = TeacherObjective(descriptor, torch.from_numpy(content_feat), torch.from_numpy(style_feat),
                                  content_weight=config.content_weight, style_weight=config.style_weight,
-                                 content_layers=config.content_layers, style_layers=config.style_layers)
+                                 content_layers=config.content_layers, style_layers=config.style_layers,
+                                 envelope_weight=config.envelope_weight)
     if config.init == "content":
         x0 = content_feat.copy()
     else:
