@@ -255,8 +255,11 @@ def test_rig_controls_over_osc_and_jack_midi_reach_the_audio_and_the_recording(j
         np.testing.assert_allclose(rec[lag:], sig[:sig.size - lag], atol=1e-4, err_msg=name)
     steady = slice(lag + 4800 + sr // 4, lag + 4800 + sr)
     assert np.max(np.abs(wet[steady] - sig[steady.start - lag:steady.stop - lag])) > 0.05  # the organ, wet
+    from rtst.presets import phase_for_model
+
+    # the phase the session started with: the first model's default (rtst.presets.phase_for_model)
     assert report["controls"]["final"] == {"mix": 1.0, "bypass": True, "morph": 0.0, "model": "organ",
-                                           "phase": "hybrid", "morph_model": None}
+                                           "phase": phase_for_model("cello")[0], "morph_model": None}
     assert report["midi"]["applied"] == 2 and report["midi"]["errors"] == 0
     assert report["osc"]["received"] == 2 and report["osc"]["errors"] == 0
     # the recording: input and output as the callback saw them; output = input delayed by the
