@@ -168,3 +168,14 @@ def test_evaluate_identity_scores_as_passthrough(tmp_path):
     assert cello["rows"][0]["student"]["timbre_cut"] > 0.2
     text = quality.format_report(results)
     assert "identity" in text and "targets:" in text and "timbre_cut >= 50 %" in text
+
+
+@pytest.mark.parametrize("args, match", [(["--clips", "nope"], "unknown panel clip(s) nope"),
+                                         (["--models", "no-such-model", "--clips", "percussive"], "not found")])
+def test_evaluate_cli_errors_are_one_line(args, match, capsys):
+    pytest.importorskip("torch")
+    from rtst.cli import main
+
+    assert main(["evaluate", "--no-teacher", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err, err
