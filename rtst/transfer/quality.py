@@ -210,7 +210,10 @@ def _measure(output: np.ndarray, content: np.ndarray, style: np.ndarray, rate: i
     hop = 512
     d_in = cache.get((clip_key, "timbre", hashlib.sha1(style.tobytes()).hexdigest()),
                      lambda: timbre_distance(content, style, rate))
-    d_out = timbre_distance(output, style, rate)
+    try:
+        d_out = timbre_distance(output, style, rate)
+    except ParameterError:  # an (almost) silent output has no timbre to measure; not a reason to stop the panel
+        d_out = None
     env_in = cache.get((clip_key, "onsets"), lambda: onset_strength(content, rate, hop_length=hop))
     env_out = onset_strength(output, rate, hop_length=hop)
     max_lag = min(int(ONSET_MAX_LAG_S * rate / hop), min(env_in.size, env_out.size) // 2)
@@ -218,7 +221,8 @@ def _measure(output: np.ndarray, content: np.ndarray, style: np.ndarray, rate: i
     track = cache.get((clip_key, "pitch"), lambda: pitch_kept(content, content, rate)["content_track"])
     pitch = pitch_kept(output, content, rate, content_f0=track)
     pitch.pop("content_track")
-    return {"timbre_cut": 1.0 - d_out / d_in if d_in > 0 else 0.0, "timbre_distance": d_out,
+    cut = None if d_out is None else (1.0 - d_out / d_in if d_in > 0 else 0.0)
+    return {"timbre_cut": cut, "timbre_distance": d_out,
             "timbre_distance_input": d_in, "onset_correlation": onset, "onset_lag_frames": lag, **pitch}
 
 
@@ -464,7 +468,7 @@ def evaluate(models: list[str], clips=None, *, phase: str | None = None, lookahe
                 row["objective_ratio"] = row["student"]["objective"]["total"] / max(t_row["objective"]["total"], 1e-12)
                 audio[clip.name]["teacher"] = t_audio
             s = row["student"]
-            log(f"  {clip.name:<16} timbre cut {100 * s['timbre_cut']:+5.0f} %  onsets {s['onset_correlation']:.2f}  "
+            log(f"  {clip.name:<16} timbre cut {_fmt(s['timbre_cut'], '+5.0f', 100)} %  onsets {s['onset_correlation']:.2f}  "
                 f"SC {s['sc_heard_db']:6.1f} / {s['sc_floor_db']:6.1f} dB"
                 + (f"  objective {row['objective_ratio']:.2f}x teacher" if "objective_ratio" in row else ""))
             entry["rows"].append(row)
@@ -623,7 +627,7 @@ def plot_model(path: Path, entry: dict, audio: dict, style: np.ndarray, rate: in
                 ax.set_ylabel(row["clip"], fontsize=8)
             if col in ("teacher", "student") and col in row:
                 r = row[col]
-                ax.text(0.01, 0.97, f"cut {100 * r['timbre_cut']:.0f} %, onsets {r['onset_correlation']:.2f}",
+                ax.text(0.01, 0.97, f"cut {_fmt(r['timbre_cut'], '.0f', 100)} %, onsets {r['onset_correlation']:.2f}",
                         transform=ax.transAxes, ha="left", va="top", fontsize=7, color="white")
     fig.suptitle(f"{entry['model']}: {entry['phase']} phase, style {Path(entry['style']).name}; 0-{fmax_hz / 1000:g} kHz, "
                  "80 dB range", fontsize=10)
