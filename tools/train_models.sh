@@ -3,7 +3,8 @@
 # (tools/make_corpus.py), the style clips (benchmarks/teacher_clips.py), then one `rtst distill` per
 # model. Checkpoints and reports stay in the work folder; models/ gets NAME.onnx + NAME.golden.npz.
 #   bash tools/train_models.sh [WORK_DIR] [MODEL ...]     (default /tmp/rtst-train, all models)
-# Each model takes about 15 min on 2 CPU cores with --threads 1 (two run side by side).
+# Each model takes about 15 min on 2 CPU cores with --threads 1 (two run side by side); a run that was
+# cut off resumes from its checkpoint (--resume) when the script is run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh train,bench
@@ -18,10 +19,15 @@ BELLS="sound-theme-freedesktop: alarm-clock-elapsed.oga (Tim/corsica_s, CC-BY-SA
 train() {  # name style licence [extra rtst distill options]
   local name="$1" style="$2" licence="$3"
   shift 3
+  local resume=()
+  [ -f "$work/models/$name.onnx.ckpt" ] && resume=(--resume)
   .venv/bin/rtst distill --style "$work/styles/$style.wav" --content "$work/corpus/train" \
-    --output "$work/models/$name.onnx" --name "$name" --threads 1 --quiet \
+    --output "$work/models/$name.onnx" --name "$name" --threads 1 --quiet "${resume[@]}" \
     --report "$work/models/$name.json" --style-licence "$licence" "$@" > "$work/models/$name.log" 2>&1
   cp "$work/models/$name.onnx" "$work/models/$name.golden.npz" models/
+  # the style clip ships beside its model (the quality panel measures timbre against it)
+  .venv/bin/python -c "import soundfile as sf, sys; d, r = sf.read(sys.argv[1]); sf.write(sys.argv[2], d, r, format='FLAC')" \
+    "$work/styles/$style.wav" "models/$name.style.flac"
   tail -n 1 "$work/models/$name.log"
 }
 selected=("$@")

@@ -81,6 +81,11 @@ class DistillConfig:
         Peak Adam learning rate (cosine decay to 5 % of it over ``steps``).
     content_weight, style_weight, envelope_weight : float
         The teacher objective's weights (same meaning as in ``rtst transfer``).
+    envelope_seconds : float
+        Time constant of the student's running estimate of the input's envelope.
+    smooth_weight : float
+        Weight of the student's own penalty on its filter's frame-to-frame change (mean squared
+        difference of the band log-gains of consecutive frames, in nepers squared).
     filters, kernel_size, dilation, descriptor_seed : int
         The random 1-D conv descriptor (``rtst transfer --descriptor random --filters ...``).
     channels, student_kernel, dilations : student shape (:class:`StudentConfig`).
@@ -97,6 +102,8 @@ class DistillConfig:
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = 1.0
     envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT
+    smooth_weight: float = 1.0
+    envelope_seconds: float = 0.1
     filters: int = 1024
     kernel_size: int = 11
     dilation: int = 1
@@ -111,7 +118,8 @@ class DistillConfig:
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
         require_positive_ints(self, ("steps", "batch_size", "segment_frames", "filters", "kernel_size", "dilation",
                                      "channels", "student_kernel", "checkpoint_every"), "distill ")
-        for name in ("learning_rate", "content_weight", "style_weight", "envelope_weight"):
+        for name in ("learning_rate", "content_weight", "style_weight", "envelope_weight", "smooth_weight",
+                     "envelope_seconds"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value < float("inf")):
                 raise ParameterError(f"distill {name}={value!r} must be a finite number >= 0")
@@ -124,9 +132,10 @@ class DistillConfig:
             raise ParameterError(f"segment_frames={self.segment_frames} is shorter than the descriptor's "
                                  f"receptive field ({receptive_field} frames)")
 
-    def student_config(self, n_bins: int) -> StudentConfig:
-        return StudentConfig(n_bins=n_bins, channels=self.channels, kernel_size=self.student_kernel,
-                             dilations=self.dilations)
+    def student_config(self, stft_config: StftConfig) -> StudentConfig:
+        frames_per_second = stft_config.sample_rate / stft_config.hop_length
+        return StudentConfig(n_bins=stft_config.n_bins, channels=self.channels, kernel_size=self.student_kernel,
+                             dilations=self.dilations, envelope_frames=self.envelope_seconds * frames_per_second)
 
     def descriptor_config(self, n_bins: int):
         from rtst.transfer.descriptors import DescriptorConfig
@@ -345,7 +354,9 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
                                style_weight=config.style_weight, envelope_weight=config.envelope_weight).to(device)
 
     torch.manual_seed(config.seed)
-    student = Student(config.student_config(n_bins)).to(device)
+    student = Student(config.student_config(stft_config))
+    student.set_style(torch.from_numpy(style_feat))
+    student = student.to(device)
     opt = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
@@ -389,8 +400,14 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
     student.train()
     while step < config.steps:
         batch = torch.from_numpy(augment_level(corpus.draw(gen, config.batch_size, length), gen)).to(device)
-        out = student(batch)[:, :, context:]
+        bands = student.filter_bands(batch, warm_frames=context)
+        out = student.apply_bands(batch, bands)[:, :, context:]
         total, lc, ls = objective(out, batch[:, :, context:])
+        if config.smooth_weight:
+            # the filter moves slowly from frame to frame: a flickering gain sounds rough and asks
+            # for spectra that no signal has (nor the input's phase realises)
+            first = max(context, 1)
+            total = total + config.smooth_weight * (bands[:, first:] - bands[:, first - 1:-1]).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0))

@@ -11,7 +11,9 @@ For a layer ``l`` with activations ``F`` of shape ``[C, N]`` (channels x positio
 * Envelope loss ``L_e`` (:class:`EnvelopeStyle`): the timbre a filter can reach. Per frame, the
   band log-powers of the spectral envelope (:func:`rtst.transfer.features.band_matrix` bands,
   frame level removed); over the sounding frames, their mean ``mu`` and covariance ``S``;
-  ``L_e = ||mu - mu_s||^2 / tr(S_s) + ||S - S_s||^2 / ||S_s||^2`` against the style's. The Gram
+  ``L_e = mean((mu - mu_s)^2) / u^2 + w_S mean((S - S_s)^2) / u^4`` against the style's, with
+  ``u`` = :data:`ENVELOPE_SCALE` (10 dB: a 10 dB difference in every band costs 1)
+  (``w_S`` = :data:`ENVELOPE_COVARIANCE_WEIGHT`, 0 by default: see :class:`EnvelopeStyle`). The Gram
   loss asks for the style's texture, fine structure included, which a result that keeps the
   performer's harmonics (the student's filter) can only partly give; this term asks for the
   style's envelope and how it moves, which such a result can give.
@@ -40,21 +42,24 @@ __all__ = ["gram", "weighted_relative_error", "TeacherObjective", "EnvelopeStyle
 HEADROOM = float(np.log(4.0))
 
 
+#: Unit of the envelope loss: a band log-power difference of 10 dB (ln 10 nepers of power) in every
+#: band costs 1. Fixed rather than relative to the style's spread: a steady style (a drone, a noise)
+#: has almost none, and a relative loss would then outweigh everything else.
+ENVELOPE_SCALE = float(np.log(10.0))
+#: Weight of the covariance part of the envelope loss (:class:`EnvelopeStyle`).
+ENVELOPE_COVARIANCE_WEIGHT = 0.0
 #: A frame counts as sounding when its power is within this factor (-30 dB) of the loudest frame's.
 ENVELOPE_ACTIVE = 1e-3
-#: Band powers are floored this far (-40 dB) below the frame's mean bin power before the log, so an
-#: empty band of a loud frame does not dominate the statistics.
-ENVELOPE_FLOOR = 1e-4
 
 
 def envelope_stats(x: torch.Tensor, bands: torch.Tensor) -> tuple:
-    """Mean ``[batch, K]`` and covariance ``[batch, K, K]`` of the level-free band log-powers of the
-    sounding frames of log1p features ``x`` ``[batch, n_bins, n_frames]``; ``bands`` ``[K, n_bins]``
-    rows sum to 1 (band averages)."""
-    p = torch.expm1(x.clamp(0.0, 20.0)) ** 2
-    frame = p.mean(dim=1, keepdim=True)                                    # [batch, 1, T]
-    e = torch.log(torch.einsum("kn,bnt->bkt", bands, p) + ENVELOPE_FLOOR * frame + 1e-12)
-    e = e - e.mean(dim=1, keepdim=True)                                    # level removed
+    """Mean ``[batch, K]`` and covariance ``[batch, K, K]`` of the level-free band log-powers
+    (:func:`rtst.transfer.student.band_envelope`) of the sounding frames of log1p features ``x``
+    ``[batch, n_bins, n_frames]``; ``bands`` ``[K, n_bins]`` rows sum to 1 (band averages)."""
+    from rtst.transfer.student import band_envelope
+
+    frame = (torch.expm1(x.clamp(0.0, 20.0)) ** 2).mean(dim=1, keepdim=True)   # [batch, 1, T]
+    e = band_envelope(x, bands, dim=1)                                          # [batch, K, T]
     w = (frame > ENVELOPE_ACTIVE * frame.amax(dim=2, keepdim=True)).to(x.dtype) * (frame > 1e-10).to(x.dtype)
     n = w.sum(dim=2).clamp_min(1.0)                                        # [batch, 1]
     mu = (e * w).sum(dim=2) / n
@@ -63,9 +68,16 @@ def envelope_stats(x: torch.Tensor, bands: torch.Tensor) -> tuple:
 
 
 class EnvelopeStyle:
-    """The envelope loss ``L_e`` (module docstring) against one style clip's features ``[n_bins, T]``."""
+    """The envelope loss ``L_e`` (module docstring) against one style clip's features ``[n_bins, T]``.
 
-    def __init__(self, style: torch.Tensor):
+    ``covariance_weight`` scales the covariance part. Matching a whole clip's covariance within
+    each short training segment rewards a filter that flickers from frame to frame (a held note has
+    no envelope movement of its own to give), which sounds rough and asks for spectra no signal
+    has; the default keeps the mean alone.
+    """
+
+    def __init__(self, style: torch.Tensor, *, covariance_weight: float = ENVELOPE_COVARIANCE_WEIGHT):
+        self.covariance_weight = float(covariance_weight)
         from rtst.transfer.features import band_matrix
 
         b = torch.from_numpy(band_matrix(style.shape[0])).to(style.dtype)
@@ -73,18 +85,19 @@ class EnvelopeStyle:
         with torch.no_grad():
             mu, cov = envelope_stats(style.unsqueeze(0), self.bands)
         self.mu, self.cov = mu[0], cov[0]
-        self.mu_norm = torch.diagonal(self.cov).sum().clamp_min(1e-12)
-        self.cov_norm = (self.cov ** 2).sum().clamp_min(1e-12)
 
     def to(self, device) -> "EnvelopeStyle":
-        for name in ("bands", "mu", "cov", "mu_norm", "cov_norm"):
+        for name in ("bands", "mu", "cov"):
             setattr(self, name, getattr(self, name).to(device))
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Per-item loss ``[batch]`` of features ``[batch, n_bins, n_frames]``."""
         mu, cov = envelope_stats(x, self.bands.to(x.dtype))
-        return ((mu - self.mu) ** 2).sum(dim=1) / self.mu_norm + ((cov - self.cov) ** 2).sum(dim=(1, 2)) / self.cov_norm
+        loss = ((mu - self.mu) ** 2).mean(dim=1) / ENVELOPE_SCALE ** 2
+        if self.covariance_weight:
+            loss = loss + self.covariance_weight * ((cov - self.cov) ** 2).mean(dim=(1, 2)) / ENVELOPE_SCALE ** 4
+        return loss
 
 
 def gram(activations: torch.Tensor) -> torch.Tensor:

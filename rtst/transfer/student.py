@@ -1,30 +1,45 @@
-"""The real-time student: a small causal network over magnitude frames, and its ONNX step export (torch).
+"""The real-time student: a small causal network that filters each magnitude frame, and its ONNX step
+export (torch).
 
 Architecture (:class:`Student`), on log1p features ``[batch, n_bins, n_frames]`` with frequency bins
 as channels (time-shift invariant, not frequency-shift invariant, like the teacher's descriptor):
 
+    e_t = band_envelope(x_t)                   level-free band log-powers of the input frame
+    d_t = d_t-1 + (1 - a) [x_t sounds] (e_t - e_style - d_t-1)     running deviation from the style's
+                                               mean envelope e_style (time constant envelope_frames)
     h   = in_proj(x)                          1x1 conv, n_bins -> channels
     h   = h + act(conv_l(pad_left(h)))        per layer l: causal conv, kernel k, dilation d_l
-    y   = x + out_proj(h)                     1x1 conv, channels -> n_bins (zero-initialised)
-    out = match_energy(x, y)                  y rescaled per frame to the input frame's energy
+    g   = G tanh(-d_t / 2G) + R tanh(out_proj(h) / R)    band log-gains: envelope transfer + the
+                                               network's correction (out_proj zero-initialised)
+    out = log1p(|x| * exp(bands^T g)), rescaled per frame to the input frame's energy
+
+The student does not draw a spectrum: it applies a filter, a log gain per band
+(:func:`rtst.transfer.features.band_matrix`: piecewise-linear in bins, at least 3 bins between band
+centres), to the input frame. Its first part moves the input's running spectral envelope onto the
+style's mean envelope (a dynamic equaliser; the style enters as one vector, ``style_envelope``);
+its second part, learned, corrects that frame by frame from the last ``receptive_field`` frames. Three things follow by construction, whatever the
+weights: the performer's harmonics stay where they were (the melody and its intonation), their
+onsets and rests stay where they were (the timing), and the frame asked for is the STFT of a
+filtered signal (a gain smooth across bins changes no faster than the window's main lobe), so
+the engine can realise it, with the input's own phase or a reconstruction. What the student
+learns is the timbre: which bands to raise or cut, frame by frame, given the last
+``receptive_field`` frames. The energy step keeps the dynamics (silence in is silence out).
 
 Causal: output frame t depends on input frames t - receptive_field + 1 .. t only, so it adds no
-latency. ``out_proj`` starts at zero, so an untrained student is the identity (passthrough) and
-training moves it away from the content only as far as the loss asks. ``act`` is LeakyReLU(0.1).
-The last step keeps each output frame's magnitude energy equal to its input frame's: the network
-reshapes the spectrum, the performer's dynamics pass through, and silence in is silence out
-(without it a trained student hisses its learned texture at about -24 dB into silence).
+latency. ``out_proj`` starts at zero, so an untrained student is the envelope transfer alone, and
+training moves it from there only as far as the loss asks. ``act`` is LeakyReLU(0.1).
 
 Streaming (:class:`StepModule`): one frame in, one frame out; each layer keeps its last
 ``(k - 1) * d_l`` inputs as explicit state ``[1, (k - 1) * d_l, channels]``, passed in and returned,
 so onnxruntime runs it frame by frame with no hidden state. :func:`export_onnx` writes the step graph
-with the metadata contract of :mod:`rtst.model.onnx` (DESIGN §3).
+with the metadata contract of :mod:`rtst.model.onnx`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -50,8 +65,17 @@ ENERGY_FLOOR = 1e-6
 #: ~170 dB above a unit magnitude): float32 energies then stay finite, so a wild frame during
 #: training cannot turn into inf / inf = NaN.
 FEATURE_LIMIT = 20.0
-#: Largest filter gain either way, in nepers (exp(4) = +-35 dB), before the energy is matched.
-MAX_GAIN = 4.0
+#: Largest gain of the envelope transfer either way, in nepers (exp(3.5) = +-30 dB): more lifts a
+#: band the input has no energy in to the level of its harmonics' leakage, which no filtered
+#: signal has.
+MAX_GAIN = 3.5
+#: Largest gain of the network's own correction either way, in nepers (+-10 dB).
+RESIDUAL_GAIN = 1.15
+#: A frame updates the envelope tracker when its loudest bin's feature exceeds this (|X| = 1.7:
+#: about -45 dB below a full-scale sine at n_fft 1024), so pauses do not pull the estimate to noise.
+TRACK_FEATURE = 1.0
+#: Band powers are floored this far (-40 dB) below the frame's mean bin power before the log.
+ENVELOPE_FLOOR = 1e-4
 #: Hard bound of :func:`apply_filter`'s log gain (e^10 = 87 dB), above the soft ``max_gain``: with
 #: FEATURE_LIMIT it keeps every squared magnitude below float32's largest value.
 GAIN_LIMIT = 10.0
@@ -66,6 +90,20 @@ def apply_filter(x: torch.Tensor, log_gain: torch.Tensor, dim: int) -> torch.Ten
     gain = torch.sqrt(((mx * mx).sum(dim=dim, keepdim=True) + ENERGY_FLOOR)
                       / ((my * my).sum(dim=dim, keepdim=True) + ENERGY_FLOOR))
     return torch.log1p(my * gain)
+
+
+def band_envelope(x: torch.Tensor, bands: torch.Tensor, dim: int) -> torch.Tensor:
+    """Level-free band log-powers of log1p features ``x`` (``dim`` is the bin axis, replaced by the
+    bands): ``log(band mean power + floor)`` minus its mean over bands. ``bands`` ``[K, n_bins]``
+    has rows summing to 1. The same measure for the student's tracker and the envelope loss."""
+    last = x.dim() - 1
+    dim = dim % x.dim()
+    p = (torch.exp(x.clamp(0.0, FEATURE_LIMIT)) - 1.0) ** 2
+    if dim != last:   # (explicit axes: the ONNX exporter mishandles negative ones)
+        p = p.transpose(dim, last)                                          # [..., n_bins]
+    e = torch.log(p @ bands.T + ENVELOPE_FLOOR * p.mean(dim=last, keepdim=True) + 1e-12)
+    e = e - e.mean(dim=last, keepdim=True)
+    return e.transpose(dim, last) if dim != last else e
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +121,11 @@ class StudentConfig:
     dilations : tuple of int
         One causal convolution layer per entry, with that dilation in frames.
     max_gain : float
-        Largest filter gain either way, in nepers (``exp(max_gain)``; 4 = +-35 dB).
+        Largest gain of the envelope transfer either way, in nepers (``exp(max_gain)``).
+    residual_gain : float
+        Largest gain of the network's own correction either way, in nepers.
+    envelope_frames : float
+        Time constant, in frames, of the running estimate of the input's envelope.
     """
 
     n_bins: int = 513
@@ -91,14 +133,20 @@ class StudentConfig:
     kernel_size: int = 3
     dilations: tuple = (1, 2, 4, 8)
     max_gain: float = MAX_GAIN
+    residual_gain: float = RESIDUAL_GAIN
+    envelope_frames: float = 47.0
 
     def __post_init__(self):
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
         require_positive_ints(self, ("n_bins", "channels", "kernel_size"), "student ")
         if not self.dilations or any(d < 1 for d in self.dilations):
             raise ParameterError(f"student dilations={self.dilations} must be one or more positive integers")
-        if not (isinstance(self.max_gain, (int, float)) and 0 < self.max_gain < 20):
-            raise ParameterError(f"student max_gain={self.max_gain!r} must be a number in (0, 20) nepers")
+        for name in ("max_gain", "residual_gain"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 < value < 20):
+                raise ParameterError(f"student {name}={value!r} must be a number in (0, 20) nepers")
+        if not (isinstance(self.envelope_frames, (int, float)) and 1 <= self.envelope_frames < 1e6):
+            raise ParameterError(f"student envelope_frames={self.envelope_frames!r} must be a number >= 1")
 
     @property
     def n_bands(self) -> int:
@@ -112,19 +160,20 @@ class StudentConfig:
 
     @property
     def state_shapes(self) -> list:
-        """Shape of each layer's state, ``[1, (kernel_size - 1) * dilation, channels]`` (time-major)."""
-        return [[1, (self.kernel_size - 1) * d, self.channels] for d in self.dilations]
+        """Shape of each layer's state, ``[1, (kernel_size - 1) * dilation, channels]`` (time-major),
+        then the envelope tracker's ``[1, 1, n_bands]``."""
+        return [[1, (self.kernel_size - 1) * d, self.channels] for d in self.dilations] + [[1, 1, self.n_bands]]
 
     def n_parameters(self) -> int:
         c, b, k, m = self.channels, self.n_bins, self.kernel_size, self.n_bands
-        return (b * c + c) + len(self.dilations) * (c * c * k + c) + (c * m + m)
+        return (b * c + c) + len(self.dilations) * (c * c * k + c) + (c * m + m) + m   # + the style's envelope
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "dilations": list(self.dilations)}
 
     def describe(self) -> dict:
         """:meth:`to_dict` plus the bands, receptive field and parameter count (metadata and reports)."""
-        return {**self.to_dict(), "output": "filter", "bands": self.n_bands,
+        return {**self.to_dict(), "output": "envelope transfer + learned filter", "bands": self.n_bands,
                 "receptive_field_frames": self.receptive_field, "parameters": self.n_parameters()}
 
 
@@ -140,22 +189,64 @@ class Student(nn.Module):
         self.out_proj = nn.Conv1d(c, config.n_bands, 1)
         nn.init.zeros_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
-        self.register_buffer("bands", torch.from_numpy(band_matrix(config.n_bins)))   # [bands, bins]
+        b = torch.from_numpy(band_matrix(config.n_bins))
+        self.register_buffer("bands", b)                                       # [bands, bins], hats
+        self.register_buffer("band_mean", b / b.sum(dim=1, keepdim=True))     # band averages
+        # the style's mean envelope (band_envelope over its sounding frames), set by set_style
+        self.register_buffer("style_envelope", torch.zeros(config.n_bands))
 
-    def band_gains(self, h: torch.Tensor) -> torch.Tensor:
-        """Hidden ``[..., C]`` -> band log-gains ``[..., n_bands]``, softly limited to +-max_gain."""
-        g = self.config.max_gain
-        return g * torch.tanh(h / g)
+    def set_style(self, style_features: torch.Tensor) -> None:
+        """Store the style's mean envelope from its log1p features ``[n_bins, n_frames]``."""
+        with torch.no_grad():
+            e = band_envelope(style_features, self.band_mean, dim=0)          # [K, T]
+            active = style_features.amax(dim=0) > TRACK_FEATURE
+            self.style_envelope.copy_(e[:, active].mean(dim=1) if bool(active.any()) else e.mean(dim=1))
+
+    @property
+    def decay(self) -> float:
+        return math.exp(-1.0 / self.config.envelope_frames)
+
+    def track(self, e: torch.Tensor, gate: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """One tracker step: deviation ``d`` of the input's running envelope from the style's
+        (``[..., K]``; 0 = the style's own), moved toward this frame's envelope ``e`` when ``gate``."""
+        return d + (1.0 - self.decay) * gate * (e - self.style_envelope - d)
+
+    def band_gains(self, d: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """Band log-gains (amplitude, nepers): the envelope transfer ``-d / 2`` (power to amplitude)
+        softly limited to +-max_gain, plus the network's correction ``raw`` limited to +-residual_gain."""
+        g, r = self.config.max_gain, self.config.residual_gain
+        return g * torch.tanh(-0.5 * d / g) + r * torch.tanh(raw / r)
+
+    def filter_bands(self, x: torch.Tensor, warm_frames: int = 0) -> torch.Tensor:
+        """Whole clips: x [batch, n_bins, n_frames] -> band log-gains [batch, n_frames, n_bands] (causal).
+
+        The tracker starts at the style's envelope (no transfer), as a stream does after a reset;
+        ``warm_frames`` > 0 starts it instead at the mean envelope of the first ``warm_frames``
+        sounding frames (training: segments drawn from the middle of a performance)."""
+        h = self.in_proj(x)
+        for conv, dil in zip(self.convs, self.config.dilations):
+            pad = (self.config.kernel_size - 1) * dil
+            h = h + nn.functional.leaky_relu(conv(nn.functional.pad(h, (pad, 0))), _LEAK)
+        raw = self.out_proj(h).transpose(1, 2)                                 # [batch, T, K]
+        e = band_envelope(x, self.band_mean, dim=1).transpose(1, 2)           # [batch, T, K]
+        gate = (x.amax(dim=1) > TRACK_FEATURE).to(x.dtype).unsqueeze(2)        # [batch, T, 1]
+        d = x.new_zeros(x.shape[0], self.config.n_bands)
+        if warm_frames:
+            w = gate[:, :warm_frames]
+            d = ((e[:, :warm_frames] - self.style_envelope) * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+        ds = []
+        for t in range(x.shape[2]):
+            d = self.track(e[:, t], gate[:, t], d)
+            ds.append(d)
+        return self.band_gains(torch.stack(ds, dim=1), raw)
+
+    def apply_bands(self, x: torch.Tensor, bands: torch.Tensor) -> torch.Tensor:
+        """x [batch, n_bins, n_frames] filtered by band log-gains [batch, n_frames, n_bands]."""
+        return apply_filter(x, (bands @ self.bands).transpose(1, 2), dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Whole clips: x [batch, n_bins, n_frames] -> [batch, n_bins, n_frames] (causal, no delay)."""
-        h = self.in_proj(x)
-        for conv, d in zip(self.convs, self.config.dilations):
-            pad = (self.config.kernel_size - 1) * d
-            h = h + nn.functional.leaky_relu(conv(nn.functional.pad(h, (pad, 0))), _LEAK)
-        bands = self.band_gains(self.out_proj(h).transpose(1, 2))          # [batch, frames, n_bands]
-        log_gain = (bands @ self.bands).transpose(1, 2)                      # [batch, n_bins, frames]
-        return apply_filter(x, log_gain, dim=1)
+        return self.apply_bands(x, self.filter_bands(x))
 
 
 class StepModule(nn.Module):
@@ -187,6 +278,7 @@ class StepModule(nn.Module):
         """frame [1, n_bins], states [1, (k-1)*d, channels] each -> (frame_out [1, n_bins], *new_states)."""
         cfg = self.student.config
         k = cfg.kernel_size
+        student = self.student
         h = frame @ self.w_in + self.b_in                               # [1, C]
         new_states = []
         for i, (d, state) in enumerate(zip(cfg.dilations, states)):
@@ -194,7 +286,11 @@ class StepModule(nn.Module):
             new_states.append(window[:, 1:, :])
             taps = window[:, ::d, :].reshape(1, k * cfg.channels)     # frames t-(k-1)d, ..., t-d, t
             h = h + nn.functional.leaky_relu(taps @ getattr(self, f"w{i}") + getattr(self, f"b{i}"), _LEAK)
-        log_gain = self.student.band_gains(h @ self.w_out + self.b_out) @ self.bands   # [1, n_bins]
+        e = band_envelope(frame, student.band_mean, dim=1)             # [1, K]
+        gate = (frame.amax(dim=1, keepdim=True) > TRACK_FEATURE).to(frame.dtype)
+        dev = student.track(e, gate, states[-1][:, 0, :])              # [1, K]
+        new_states.append(dev.unsqueeze(1))
+        log_gain = student.band_gains(dev, h @ self.w_out + self.b_out) @ self.bands   # [1, n_bins]
         out = apply_filter(frame, log_gain, dim=1)
         return (out, *new_states)
 
