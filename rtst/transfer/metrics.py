@@ -619,13 +619,16 @@ PITCH_SAMPLE_RATE = 22050
 #: this: pYIN's HMM calls white noise voiced (at ~50 Hz, probability 0.01) in a quarter of its
 #: frames, where the autocorrelation is below 0.1; voiced speech frames sit above 0.5.
 PERIODICITY_MIN = 0.3
-#: ... and if the frame is no more than this far below the clip's loudest frame: inaudible hum in
-#: a synthetic voice's pauses is periodic but is not part of the melody.
+#: ... and, in the content, if the frame is no more than this far below the content's loudest
+#: frame: inaudible hum in a synthetic voice's pauses is periodic but is not part of the melody.
+#: (Not applied to the output, whose voicing is only asked where the content is voiced: a loud
+#: burst elsewhere in the output must not unvoice the rest.)
 VOICED_FLOOR_DB = -40.0
 _PYIN_FRAME = 2048
 
 
-def _pyin(x: np.ndarray, sample_rate: int, *, fmin_hz: float, fmax_hz: float, hop_length: int):
+def _pyin(x: np.ndarray, sample_rate: int, *, fmin_hz: float, fmax_hz: float, hop_length: int,
+          floor_db: float | None):
     """pYIN f0 [n_frames] (Hz, NaN where unvoiced) and the gated voicing (bool [n_frames])."""
     try:
         import librosa
@@ -638,7 +641,7 @@ def _pyin(x: np.ndarray, sample_rate: int, *, fmin_hz: float, fmax_hz: float, ho
     half = _PYIN_FRAME // 2
     frames = _frame_view(y, _PYIN_FRAME, hop_length)[:f0.shape[0]]  # [n_frames, 2048], the same centring
     level = 10.0 * np.log10(np.maximum(np.einsum("ij,ij->i", frames, frames), _ENERGY_FLOOR))
-    keep = voiced & (level >= level.max() + VOICED_FLOOR_DB)
+    keep = voiced & (level >= level.max() + floor_db) if floor_db is not None else voiced.copy()
     for i in np.flatnonzero(keep):
         lag = min(int(round(PITCH_SAMPLE_RATE / f0[i])), half)
         a, b = frames[i, :-lag], frames[i, lag:]
@@ -656,8 +659,8 @@ def pitch_kept(output, content, sample_rate: int, *, fmin_hz: float = 50.0, fmax
     the output must be time-aligned with the content, as :func:`rtst.benchmark.run_processor`
     returns it). A frame is voiced where pYIN says so, the frame's normalised autocorrelation at
     the f0 period is at least :data:`PERIODICITY_MIN` (pYIN alone calls white noise voiced) and
-    the frame is within :data:`VOICED_FLOOR_DB` of the signal's loudest. Over the content's voiced
-    frames:
+    (in the content) the frame is within :data:`VOICED_FLOOR_DB` of the content's loudest. Over
+    the content's voiced frames:
 
     * ``voicing_recall``: the fraction where the output is voiced too;
     * ``f0_correlation``: Pearson correlation of ``log2 f0`` over the frames voiced in both
@@ -684,7 +687,9 @@ def pitch_kept(output, content, sample_rate: int, *, fmin_hz: float = 50.0, fmax
     Returns
     -------
     result : dict
-        ``voicing_recall``, ``f0_correlation``, ``median_cents`` (float or None),
+        ``voicing_recall``, ``f0_correlation``, ``median_cents`` (float or None);
+        ``within_50_cents`` and ``octave_errors``: fractions of the frames voiced in both whose f0
+        is within 50 cents of the content's, and one octave (+-100 cents) off it (or None);
         ``n_voiced`` (int, the content's voiced frames), ``n_both`` (int, voiced in both),
         ``content_track`` (the content's ``(f0, voiced)``, for ``content_f0``).
 
@@ -700,20 +705,26 @@ def pitch_kept(output, content, sample_rate: int, *, fmin_hz: float = 50.0, fmax
     xc = _as_mono(content, "content")
     n = min(xo.shape[0], xc.shape[0])
     kwargs = {"fmin_hz": fmin_hz, "fmax_hz": fmax_hz, "hop_length": hop_length}
-    f0_c, voiced_c = content_f0 if content_f0 is not None else _pyin(xc[:n], sample_rate, **kwargs)
-    f0_o, voiced_o = _pyin(xo[:n], sample_rate, **kwargs)
+    f0_c, voiced_c = content_f0 if content_f0 is not None else _pyin(xc[:n], sample_rate, floor_db=VOICED_FLOOR_DB,
+                                                                     **kwargs)
+    f0_o, voiced_o = _pyin(xo[:n], sample_rate, floor_db=None, **kwargs)
     m = min(f0_c.shape[0], f0_o.shape[0])
     vc, vo = voiced_c[:m].astype(bool), voiced_o[:m].astype(bool)
     n_voiced = int(vc.sum())
     both = vc & vo
     n_both = int(both.sum())
-    result = {"voicing_recall": None, "f0_correlation": None, "median_cents": None,
-              "n_voiced": n_voiced, "n_both": n_both, "content_track": (f0_c, voiced_c)}
+    result = {"voicing_recall": None, "f0_correlation": None, "median_cents": None, "within_50_cents": None,
+              "octave_errors": None, "n_voiced": n_voiced, "n_both": n_both, "content_track": (f0_c, voiced_c)}
     if n_voiced < min_voiced:
         return result
     result["voicing_recall"] = n_both / n_voiced
     if n_both >= min_voiced:
         lc, lo = np.log2(f0_c[:m][both]), np.log2(f0_o[:m][both])
         result["f0_correlation"] = _pearson(lc, lo)
-        result["median_cents"] = float(np.median(1200.0 * np.abs(lo - lc)))
+        cents = 1200.0 * (lo - lc)
+        result["median_cents"] = float(np.median(np.abs(cents)))
+        result["within_50_cents"] = float(np.mean(np.abs(cents) <= 50.0))
+        # pYIN jumps an octave where a timbre change weakens the fundamental or the even partials;
+        # telling these apart from a lost pitch says which one the model needs fixing for
+        result["octave_errors"] = float(np.mean(np.abs(np.abs(cents) - 1200.0) <= 100.0))
     return result

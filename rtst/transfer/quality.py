@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import inspect
+import io
 import json
 import math
 import platform
@@ -379,7 +380,7 @@ def _mean(rows: list, key: str):
 
 def _summary(rows: list) -> dict:
     keys = ("timbre_cut", "onset_correlation", "voicing_recall", "f0_correlation", "median_cents",
-            "sc_heard_db", "sc_floor_db", "wall_s")
+            "within_50_cents", "octave_errors", "sc_heard_db", "sc_floor_db", "wall_s")
     return {k: _mean(rows, k) for k in keys}
 
 
@@ -633,5 +634,12 @@ def plot_model(path: Path, entry: dict, audio: dict, style: np.ndarray, rate: in
                  "80 dB range", fontsize=10)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=72)
     plt.close(fig)
+    # noisy spectrograms compress badly in true colour; a 128-colour palette keeps the picture
+    # (one colour map) at about a third of the size, which matters for committed results
+    from PIL import Image
+
+    buffer.seek(0)
+    Image.open(buffer).convert("RGB").quantize(colors=128).save(path, optimize=True)
