@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--content", required=True, nargs="+", metavar="DIR", help="content files or folders (searched recursively)")
     p.add_argument("--output", required=True, metavar="PATH.onnx", help="ONNX step model to write (checkpoint: PATH.onnx.ckpt)")
     p.add_argument("--name", default=None, help="model name in reports (default: the output file's stem)")
-    p.add_argument("--steps", type=int, default=3000, help="Adam steps (default 3000)")
+    p.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000)")
     p.add_argument("--batch-size", type=int, default=4, help="content segments per step (default 4)")
     p.add_argument("--segment-frames", type=int, default=128, help="frames per segment the loss sees (default 128)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="peak Adam learning rate (default 1e-3)")
@@ -174,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-weight", type=float, default=1.0, help="weight of the style loss (default 1)")
     p.add_argument("--envelope-weight", type=float, default=DEFAULT_ENVELOPE_WEIGHT,
                    help=f"weight of the envelope (timbre) term in the style loss (default {DEFAULT_ENVELOPE_WEIGHT}, as rtst transfer)")
+    p.add_argument("--smooth-weight", type=float, default=None,
+                   help="weight of the penalty on a rough student filter (frame to frame, band to band; default 10)")
+    p.add_argument("--gram-weight", type=float, default=None,
+                   help="weight of the Gram (texture) part of the style loss (default 0: the envelope alone)")
+    p.add_argument("--envelope-seconds", type=float, default=None,
+                   help="time constant of the student's running estimate of the input's envelope (default 0.1 s)")
     p.add_argument("--filters", type=int, default=1024, help="random descriptor filters (default 1024)")
     p.add_argument("--kernel-size", type=int, default=11, help="random descriptor kernel in frames (default 11)")
     p.add_argument("--dilation", type=int, default=1, help="random descriptor dilation in frames (default 1)")
@@ -672,11 +678,12 @@ def cmd_distill(args) -> int:
 
         torch.set_num_threads(args.threads)
     content_weight = DEFAULT_CONTENT_WEIGHT if args.content_weight is None else args.content_weight
-    config = DistillConfig(steps=args.steps, batch_size=args.batch_size, segment_frames=args.segment_frames,
+    given = {k: getattr(args, k) for k in ("smooth_weight", "gram_weight", "envelope_seconds")
+             if getattr(args, k) is not None}   # else DistillConfig's defaults
+    config = DistillConfig(**given, steps=args.steps, batch_size=args.batch_size, segment_frames=args.segment_frames,
                            learning_rate=args.learning_rate, content_weight=content_weight,
-                           style_weight=args.style_weight, envelope_weight=args.envelope_weight, filters=args.filters,
-                           kernel_size=args.kernel_size,
-                           dilation=args.dilation, descriptor_seed=args.descriptor_seed, channels=args.channels,
+                           style_weight=args.style_weight, envelope_weight=args.envelope_weight,
+                           filters=args.filters, kernel_size=args.kernel_size, dilation=args.dilation, descriptor_seed=args.descriptor_seed, channels=args.channels,
                            dilations=tuple(args.dilations), seed=args.seed, checkpoint_every=args.checkpoint_every)
     command = "rtst " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))
     report = distill(args.style, args.content, args.output, stft_config, config=config, name=args.name,

@@ -1,13 +1,16 @@
 """Named settings a performer picks from: a model (which brings its STFT), a phase method and its
 lookahead. ``--preset NAME`` on live, render, bench and latency; any option given as well wins.
 
-Algorithmic latency (``n_fft - hop_length + lookahead * hop_length``) at 48 kHz: low-latency
-(cello-ll, n_fft 256 / hop 64, hybrid, lookahead 1) 256 samples = 5.3 ms; default (cello, n_fft
-1024 / hop 256, rtpghi, lookahead 0) 768 = 16 ms; quality (cello, hybrid, lookahead 1) 1024 =
-21.3 ms. The sound card's I/O comes on top (README "Latency" has the measured round trips).
+The shipped students filter the input's spectrum (a gain per band, smooth across bins:
+:mod:`rtst.transfer.student`), so the input's own phase is the phase of the filtered signal: the
+``input`` method realises what they ask for without a reconstruction and without lookahead.
+``quality`` instead runs the PGHI-initialised RTISI-LA reconstruction with one hop of lookahead,
+for models that draw magnitudes of their own.
 
-``default`` gives up the phase lookahead (causal RTPGHI: a few dB worse spectral convergence than
-the hybrid, README "Phase reconstruction") to stay under 25 ms; ``quality`` keeps it.
+Algorithmic latency (``n_fft - hop_length + lookahead * hop_length``) at 48 kHz: low-latency
+(cello-ll, n_fft 256 / hop 64, input phase) 192 samples = 4.0 ms; default (cello, n_fft 1024 /
+hop 256, input phase) 768 = 16 ms; quality (cello, hybrid, lookahead 1) 1024 = 21.3 ms. The sound
+card's I/O comes on top (README "Latency" has the measured round trips).
 
 :func:`phase_for_model` is the one place that decides the phase method and lookahead a model runs
 with when none is given (``rtst live|render|bench --model NAME``, ``rtst evaluate``,
@@ -36,8 +39,8 @@ class Preset:
 
 
 PRESETS = {p.name: p for p in (
-    Preset("low-latency", "cello-ll", "hybrid", 1, "n_fft 256 / hop 64: under 10 ms round trip on a 128-frame period"),
-    Preset("default", "cello", "rtpghi", 0, "n_fft 1024 / hop 256, causal RTPGHI: under 25 ms round trip"),
+    Preset("low-latency", "cello-ll", "input", 0, "n_fft 256 / hop 64, the input's phase: under 10 ms round trip on a 128-frame period"),
+    Preset("default", "cello", "input", 0, "n_fft 1024 / hop 256, the input's phase: under 25 ms round trip"),
     Preset("quality", "cello", "hybrid", 1, "n_fft 1024 / hop 256, PGHI-initialised RTISI-LA with one hop of lookahead"),
 )}
 

@@ -216,10 +216,11 @@ def test_preset_fills_model_and_phase_and_options_win(tmp_path):
     assert run_cli("bench", "--preset", "low-latency", "--seconds", "0.5", "--report", path).returncode == 0
     report = json.loads(path.read_text())
     assert (report["preset"], report["model"], report["phase"], report["lookahead"], report["n_fft"]) == \
-        ("low-latency", "cello-ll", "hybrid", 1, 256)
-    assert run_cli("bench", "--preset", "default", "--phase", "input", "--seconds", "0.5", "--report", path).returncode == 0
+        ("low-latency", "cello-ll", "input", 0, 256)
+    assert run_cli("bench", "--preset", "default", "--phase", "rtpghi", "--lookahead", "1", "--seconds", "0.5",
+                   "--report", path).returncode == 0
     report = json.loads(path.read_text())
-    assert (report["model"], report["phase"], report["lookahead"]) == ("cello", "input", 0)
+    assert (report["model"], report["phase"], report["lookahead"]) == ("cello", "rtpghi", 1)
     result = run_cli("bench", "--preset", "all", "--seconds", "0.5", "--report", path)
     assert result.returncode == 0 and result.stdout.count("[") == 3
     assert set(json.loads(path.read_text())["presets"]) == {"low-latency", "default", "quality"}

@@ -81,7 +81,7 @@ def test_presets_name_shipped_models_and_their_latency():
         assert stft is not None and stft.sample_rate == 48000
     ll, default = get_preset("low-latency"), get_preset("default")
     ll_stft, default_stft = load_model(ll.model).stft, load_model(default.model).stft
-    assert ll_stft.n_fft - ll_stft.hop_length + ll.lookahead * ll_stft.hop_length == 256
+    assert ll_stft.n_fft - ll_stft.hop_length + ll.lookahead * ll_stft.hop_length == 192
     assert default_stft.n_fft - default_stft.hop_length + default.lookahead * default_stft.hop_length == 768
     with pytest.raises(ParameterError, match="preset='fast' must be one of"):
         get_preset("fast")

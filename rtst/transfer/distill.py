@@ -84,8 +84,11 @@ class DistillConfig:
     envelope_seconds : float
         Time constant of the student's running estimate of the input's envelope.
     smooth_weight : float
-        Weight of the student's own penalty on its filter's frame-to-frame change (mean squared
-        difference of the band log-gains of consecutive frames, in nepers squared).
+        Weight of the student's own penalty on its filter's roughness: mean squared difference of
+        the band log-gains of consecutive frames plus that of neighbouring bands (nepers squared).
+    gram_weight : float
+        Weight of the Gram (texture) part of the style loss; the envelope part has
+        ``envelope_weight``.
     filters, kernel_size, dilation, descriptor_seed : int
         The random 1-D conv descriptor (``rtst transfer --descriptor random --filters ...``).
     channels, student_kernel, dilations : student shape (:class:`StudentConfig`).
@@ -95,14 +98,15 @@ class DistillConfig:
         Steps between checkpoints.
     """
 
-    steps: int = 3000
+    steps: int = 1000
     batch_size: int = 4
     segment_frames: int = 128
     learning_rate: float = 1e-3
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = 1.0
     envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT
-    smooth_weight: float = 1.0
+    smooth_weight: float = 10.0
+    gram_weight: float = 0.0
     envelope_seconds: float = 0.1
     filters: int = 1024
     kernel_size: int = 11
@@ -119,7 +123,7 @@ class DistillConfig:
         require_positive_ints(self, ("steps", "batch_size", "segment_frames", "filters", "kernel_size", "dilation",
                                      "channels", "student_kernel", "checkpoint_every"), "distill ")
         for name in ("learning_rate", "content_weight", "style_weight", "envelope_weight", "smooth_weight",
-                     "envelope_seconds"):
+                     "envelope_seconds", "gram_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value < float("inf")):
                 raise ParameterError(f"distill {name}={value!r} must be a finite number >= 0")
@@ -175,8 +179,9 @@ class BatchObjective:
     """
 
     def __init__(self, descriptor, style_features: np.ndarray, *, content_weight: float, style_weight: float = 1.0,
-                 envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT):
+                 envelope_weight: float = DEFAULT_ENVELOPE_WEIGHT, gram_weight: float = 1.0):
         self.descriptor = descriptor
+        self.gram_weight = float(gram_weight)
         self.envelope_weight = float(envelope_weight)
         self.envelope = EnvelopeStyle(torch.from_numpy(np.ascontiguousarray(style_features, dtype=np.float32))) \
             if self.envelope_weight else None
@@ -207,6 +212,7 @@ class BatchObjective:
             lc = lc + ((a - t) ** 2).sum(dim=(1, 2)) / (t ** 2).sum(dim=(1, 2)).clamp_min(1e-20)
             g = a @ a.transpose(1, 2) / a.shape[-1]                                # [batch, C, C]
             ls = ls + ((g - g_s) ** 2).sum(dim=(1, 2)) / n_s
+        ls = self.gram_weight * ls
         if self.envelope is not None:
             ls = ls + self.envelope_weight * self.envelope(x)
         lc, ls = lc.mean(), ls.mean()
@@ -351,7 +357,8 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
     for p in descriptor.parameters():
         p.requires_grad_(False)
     objective = BatchObjective(descriptor, style_feat, content_weight=config.content_weight,
-                               style_weight=config.style_weight, envelope_weight=config.envelope_weight).to(device)
+                               style_weight=config.style_weight, envelope_weight=config.envelope_weight,
+                               gram_weight=config.gram_weight).to(device)
 
     torch.manual_seed(config.seed)
     student = Student(config.student_config(stft_config))
@@ -404,10 +411,12 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
         out = student.apply_bands(batch, bands)[:, :, context:]
         total, lc, ls = objective(out, batch[:, :, context:])
         if config.smooth_weight:
-            # the filter moves slowly from frame to frame: a flickering gain sounds rough and asks
-            # for spectra that no signal has (nor the input's phase realises)
+            # the filter moves slowly from frame to frame and from band to band: a flickering or
+            # jagged gain sounds rough and asks for spectra that no signal has (nor the input's
+            # phase realises)
             first = max(context, 1)
-            total = total + config.smooth_weight * (bands[:, first:] - bands[:, first - 1:-1]).pow(2).mean()
+            total = total + config.smooth_weight * ((bands[:, first:] - bands[:, first - 1:-1]).pow(2).mean()
+                                                    + (bands[:, context:, 1:] - bands[:, context:, :-1]).pow(2).mean())
         opt.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0))
