@@ -115,6 +115,12 @@ def model_paths(spec: str | None) -> list[str]:
     return found
 
 
+def _shown(path: Path) -> str:
+    """A path as results show it: relative to the checkout when inside it (results are committed)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_DIR)) if path.is_relative_to(REPO_DIR) else str(path)
+
+
 def _read_mono(path: Path, rate: int) -> np.ndarray:
     from rtst.io.files import read_audio, resample
 
@@ -136,7 +142,7 @@ def _style(path: Path | None, style_meta: dict, rate: int) -> tuple[np.ndarray, 
     if path is not None:
         beside = path.parent / f"{path.stem}.style.flac"
         if beside.is_file():
-            return _read_mono(beside, rate), str(beside.relative_to(REPO_DIR) if beside.is_relative_to(REPO_DIR) else beside)
+            return _read_mono(beside, rate), _shown(beside)
     stem = Path(style_meta.get("file", "")).stem
     clips = _benchmarks_module("teacher_clips")
     if stem not in {f.__name__ for f in clips.STYLE}:
@@ -439,7 +445,7 @@ def evaluate(models: list[str], clips=None, *, phase: str | None = None, lookahe
         default_phase, default_lookahead = phase_for_model(m.model)
         use_phase = phase or default_phase
         use_lookahead = lookahead if lookahead is not None else (default_lookahead if phase is None else None)
-        entry = {"model": m.name, "path": str(m.path) if m.path else None, "stft": dataclasses.asdict(m.stft),
+        entry = {"model": m.name, "path": _shown(m.path) if m.path else None, "stft": dataclasses.asdict(m.stft),
                  "phase": use_phase, "lookahead": use_lookahead, "style": m.style_source,
                  "style_meta": m.style_meta, "borrowed_from": m.borrowed_from, "pitched": m.pitched,
                  "descriptor": m.descriptor, "content_weight": m.content_weight, "rows": []}
@@ -463,8 +469,7 @@ def evaluate(models: list[str], clips=None, *, phase: str | None = None, lookahe
                 t_row = _measure(t_audio, content, m.style, m.stft.sample_rate, clip_key, cache)
                 t_row.update({"objective": info["objective"], "lbfgs_final": info["lbfgs_final"],
                               "sc_heard_db": info["features_sc_db"], "wall_s": info["wall_s"],
-                              "cached": info["cached"], "cache_file": str(path.relative_to(REPO_DIR))
-                              if path.is_relative_to(REPO_DIR) else str(path)})
+                              "cached": info["cached"], "cache_file": _shown(path)})
                 row["teacher"] = t_row
                 row["objective_ratio"] = row["student"]["objective"]["total"] / max(t_row["objective"]["total"], 1e-12)
                 audio[clip.name]["teacher"] = t_audio
@@ -483,7 +488,7 @@ def evaluate(models: list[str], clips=None, *, phase: str | None = None, lookahe
         if png_dir is not None:
             path = Path(png_dir) / f"quality_{m.name}.png"
             plot_model(path, entry, audio, m.style, m.stft.sample_rate)
-            entry["png"] = str(path.relative_to(REPO_DIR)) if path.resolve().is_relative_to(REPO_DIR) else str(path)
+            entry["png"] = _shown(path)
         results["models"].append(entry)
     results["wall_s"] = time.perf_counter() - started
     return results
