@@ -165,9 +165,25 @@ class _Model:
     style_meta: dict
     descriptor: dict | None       # DescriptorConfig dict from rtst.training
     content_weight: float | None
-    envelope_weight: float        # 0 for a model trained before the objective had an envelope term
+    weights: dict                 # the objective's weights from rtst.training (see _WEIGHTS)
     borrowed_from: str | None     # identity: whose style/descriptor it is measured with
     pitched: bool | None
+
+
+#: Training weights that the teacher objective may take (by keyword), with the value meant when a
+#: model's metadata lacks one: a model trained before the objective had an envelope term had 0.
+_WEIGHTS = {"content_weight": None, "style_weight": 1.0, "envelope_weight": 0.0, "gram_weight": 1.0}
+
+
+def _training_weights(config: dict) -> dict:
+    return {k: float(config.get(k, default)) for k, default in _WEIGHTS.items()
+            if config.get(k, default) is not None}
+
+
+def _objective_class():
+    from rtst.transfer.losses import TeacherObjective
+
+    return TeacherObjective
 
 
 def _load(spec: str) -> _Model:
@@ -189,7 +205,7 @@ def _load(spec: str) -> _Model:
     return _Model(name=model.name, model=model, path=Path(path), stft=model.stft, style=style, style_source=source,
                   style_meta=style_meta, descriptor=training.get("descriptor"),
                   content_weight=training.get("config", {}).get("content_weight"),
-                  envelope_weight=float(training.get("config", {}).get("envelope_weight", 0.0)), borrowed_from=None,
+                  weights=_training_weights(training.get("config", {})), borrowed_from=None,
                   pitched=pitched)
 
 
@@ -306,10 +322,7 @@ def _version(package: str) -> str | None:
 
 def _weights(m: _Model, accepted) -> dict:
     """The model's training weights, as far as this version of the objective takes them."""
-    weights = {"content_weight": m.content_weight}
-    if "envelope_weight" in accepted:
-        weights["envelope_weight"] = m.envelope_weight
-    return weights
+    return {k: v for k, v in m.weights.items() if k in accepted}
 
 
 def _teacher_config(m: _Model, iterations: int):
@@ -448,7 +461,12 @@ def evaluate(models: list[str], clips=None, *, phase: str | None = None, lookahe
         entry = {"model": m.name, "path": _shown(m.path) if m.path else None, "stft": dataclasses.asdict(m.stft),
                  "phase": use_phase, "lookahead": use_lookahead, "style": m.style_source,
                  "style_meta": m.style_meta, "borrowed_from": m.borrowed_from, "pitched": m.pitched,
-                 "descriptor": m.descriptor, "content_weight": m.content_weight, "rows": []}
+                 "descriptor": m.descriptor, "content_weight": m.content_weight, "weights": m.weights,
+                 # a training weight the teacher objective cannot take (e.g. a student trained without
+                 # the Gram term) makes the objective ratio compare against a different objective
+                 "weights_the_teacher_lacks": {k: v for k, v in m.weights.items() if v != _WEIGHTS[k]
+                                               and k not in inspect.signature(_objective_class()).parameters},
+                 "rows": []}
         log(f"{m.name}: n_fft {m.stft.n_fft} hop {m.stft.hop_length}, phase {use_phase}"
             f"{'' if use_lookahead is None else f' lookahead {use_lookahead}'}, style {m.style_source}"
             + (f" (borrowed from {m.borrowed_from})" if m.borrowed_from else ""))
@@ -571,7 +589,9 @@ def format_report(results: dict) -> str:
         lines.append(f"{e['model']}: n_fft {e['stft']['n_fft']} hop {e['stft']['hop_length']}, phase {e['phase']}"
                      + ("" if e["lookahead"] is None else f" lookahead {e['lookahead']}")
                      + f", style {e['style']}" + (f" (borrowed from {e['borrowed_from']})" if e["borrowed_from"] else "")
-                     + f", pitched {e['pitched']}")
+                     + f", pitched {e['pitched']}"
+                     + ("".join(f"; trained with {k} {v:g}, which the teacher objective lacks"
+                                for k, v in e.get("weights_the_teacher_lacks", {}).items())))
         lines.append(header)
         for r in e["rows"]:
             lines.append(_line(r["clip"], r["student"], r.get("objective_ratio")))
