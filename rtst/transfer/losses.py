@@ -56,9 +56,9 @@ def envelope_stats(x: torch.Tensor, bands: torch.Tensor) -> tuple:
     """Mean ``[batch, K]`` and covariance ``[batch, K, K]`` of the level-free band log-powers
     (:func:`rtst.transfer.student.band_envelope`) of the sounding frames of log1p features ``x``
     ``[batch, n_bins, n_frames]``; ``bands`` ``[K, n_bins]`` rows sum to 1 (band averages)."""
-    from rtst.transfer.student import band_envelope
+    from rtst.transfer.student import FEATURE_LIMIT, band_envelope
 
-    frame = (torch.expm1(x.clamp(0.0, 20.0)) ** 2).mean(dim=1, keepdim=True)   # [batch, 1, T]
+    frame = (torch.expm1(x.clamp(0.0, FEATURE_LIMIT)) ** 2).mean(dim=1, keepdim=True)   # [batch, 1, T]
     e = band_envelope(x, bands, dim=1)                                          # [batch, K, T]
     w = (frame > ENVELOPE_ACTIVE * frame.amax(dim=2, keepdim=True)).to(x.dtype) * (frame > 1e-10).to(x.dtype)
     n = w.sum(dim=2).clamp_min(1.0)                                        # [batch, 1]
