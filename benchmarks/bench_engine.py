@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rtst import __version__
+from rtst.measure.bench import git_revision
 from rtst.config import StftConfig
 from rtst.dsp.windows import dual_window, get_window
 from rtst.engine import Processor
@@ -66,14 +67,6 @@ def bench_numpy_loop(cfg: StftConfig, x: np.ndarray) -> np.ndarray:
         acc = np.concatenate([acc[hop:], np.zeros(hop)])
         times.append(time.perf_counter_ns() - t0)
     return np.array(times[200:], dtype=np.int64)
-
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 def main():

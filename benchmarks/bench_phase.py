@@ -2,7 +2,7 @@
 """Phase reconstruction: quality (spectral convergence) and cost, real-time methods vs offline vs peers.
 
 For each hop (default n_fft/4 and n_fft/8; n_fft 1024, 48 kHz, Hann) and each test clip
-(benchmarks/signals.py: speech, TTS speech, music, transients, tone), the target is the magnitude
+(rtst/testing/signals.py: speech, TTS speech, music, transients, tone), the target is the magnitude
 of the clip's STFT, ``S = |rtst.dsp.stft.stft(x)|``. Rows:
 
 * real-time: the streaming :class:`rtst.engine.Processor` (identity model) with a phase method,
@@ -38,16 +38,16 @@ from typing import Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import signals  # noqa: E402  (benchmarks/signals.py)
+from rtst.testing import signals
 
-from rtst import __version__  # noqa: E402
-from rtst.config import StftConfig  # noqa: E402
-from rtst.dsp.stft import istft, stft  # noqa: E402
-from rtst.dsp.windows import PGHI_GAMMA_RATIO, dual_window, get_window  # noqa: E402
-from rtst.engine import Processor  # noqa: E402
-from rtst.errors import ParameterError  # noqa: E402
+from rtst import __version__
+from rtst.measure.bench import git_revision, version_of
+from rtst.config import StftConfig
+from rtst.dsp.stft import istft, stft
+from rtst.dsp.windows import PGHI_GAMMA_RATIO, dual_window, get_window
+from rtst.engine import Processor
+from rtst.errors import ParameterError
 
 SAMPLE_RATE = 48000
 N_FFT = 1024
@@ -104,7 +104,7 @@ class RealtimeRunner:
         block_in = np.zeros(total, np.float32)
         block_in[:x.size] = x
         out = np.zeros(total, np.float32)
-        # As the live stream does (rtst/io/stream.py): no garbage collection pauses while audio runs.
+        # As the live stream does (rtst/live/stream.py): no garbage collection pauses while audio runs.
         gc.collect()
         gc.freeze()
         gc.disable()
@@ -332,25 +332,6 @@ def print_table(cfg: StftConfig, results: list, clip_names: list) -> None:
         print(line)
 
 
-def version_of(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def git_revision() -> dict:
-    here = Path(__file__).parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=here).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rtst"], capture_output=True,
-                               text=True, cwd=here).stdout.strip() != ""
-    except OSError:
-        return {"git": "unknown", "rtst_dirty": None}
-    return {"git": rev, "rtst_dirty": dirty}
-
-
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -424,7 +405,7 @@ def main():
         print("\nskipped:")
         for s in skipped:
             print(f"  hop {s['hop_length']:>4} {s['id']:<18} {s['reason']}")
-    meta = {"rtst": __version__, **git_revision(), "python": platform.python_version(),
+    meta = {"rtst": __version__, "git": git_revision(), "python": platform.python_version(),
             "numpy": np.__version__, "numba": version_of("numba"), "librosa": version_of("librosa"),
             "pghipy": version_of("pghipy"), "scipy": version_of("scipy"), "machine": platform.machine(),
             "sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "window": WINDOW, "hops": hops,

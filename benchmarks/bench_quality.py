@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The quality panel: every style model judged through the real streaming engine on fixed recordings.
 
-For each model (default: every models/*.onnx) and each clip of benchmarks/quality_panel.py (male,
+For each model (default: every models/*.onnx) and each clip of rtst/testing/panel.py (male,
 female and recorded speech, a sung-like melody, polyphonic music, percussive sounds): timbre cut
 towards the style, onset correlation, pitch kept (pYIN voicing recall, f0 correlation, median cents),
 spectral convergence of what is heard against what the model asked for and its offline floor, the
@@ -22,10 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtst.errors import RtstError  # noqa: E402
-from rtst.transfer import quality  # noqa: E402
+from rtst.errors import RtstError
+from rtst.transfer import quality
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 """The real-time student against its teacher, on held-out content.
 
 For each student model (default: every model shipped in models/) and each held-out content clip
-(benchmarks/teacher_clips.py: recorded alsa-utils speech, espeak-ng speech, a rendered OpenMSX MIDI;
+(rtst/testing/clips.py: recorded alsa-utils speech, espeak-ng speech, a rendered OpenMSX MIDI;
 all kept out of the training corpus by tools/make_corpus.py), rows:
 
 * ``passthrough``  the content unchanged
@@ -39,12 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import teacher_clips  # noqa: E402
-from bench_phase import git_revision, version_of  # noqa: E402
+from rtst.testing import clips as teacher_clips
+from rtst.measure.bench import git_revision, version_of
 
-from rtst import __version__  # noqa: E402
-from rtst.config import StftConfig  # noqa: E402
+from rtst import __version__
+from rtst.config import StftConfig
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 CONTENTS = ("speech_content", "tts_content", "music_content")

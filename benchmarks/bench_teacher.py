@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The teacher: how far it moves the timbre towards the style, how much content it keeps, at what cost.
 
-For each real content/style pair (benchmarks/teacher_clips.py: recorded or synthetic speech and
+For each real content/style pair (rtst/testing/clips.py: recorded or synthetic speech and
 rendered music as content; a rendered cello or organ and freedesktop bells as style), on the live
 engine's STFT (48 kHz, n_fft 1024, hop 256, log1p magnitude), rows:
 
@@ -14,7 +14,7 @@ engine's STFT (48 kHz, n_fft 1024, hop 256, log1p magnitude), rows:
 
 Columns: the row's own teacher objective (relative losses, :mod:`rtst.transfer.losses`), the style
 distance under the random descriptor (one yardstick for all rows), the independent timbre distance
-to the style source (Fréchet distance of MFCC statistics, :mod:`rtst.transfer.metrics`) and its
+to the style source (Fréchet distance of MFCC statistics, :mod:`rtst.measure.style`) and its
 change against passthrough, content retention (time-aligned loudness-envelope correlation with
 the content) and the onset-envelope correlation, and wall time. Results are audio after offline
 PGHI + fast Griffin-Lim, so the metrics judge what a listener would hear.
@@ -37,14 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import teacher_clips  # noqa: E402
-from bench_phase import git_revision, version_of  # noqa: E402
-from signals import cache_dir  # noqa: E402
+from rtst.testing import clips as teacher_clips
+from rtst.measure.bench import git_revision, version_of
+from rtst.testing.signals import cache_dir
 
-from rtst import __version__  # noqa: E402
-from rtst.config import StftConfig  # noqa: E402
-from rtst.errors import ParameterError  # noqa: E402
+from rtst import __version__
+from rtst.config import StftConfig
+from rtst.errors import ParameterError
 
 ROWS = ("passthrough", "random/noise", "random/content", "random2d/content", "wyse/content")
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -179,7 +178,7 @@ def main():
               f"{s['content_retention_mean']:.2f} / min {s['content_retention_min']:.2f}, {s['wall_s_mean']:.0f} s"
               f"{'  <- meets the target' if met and row != 'passthrough' else ''}")
 
-    meta = {"rtst": __version__, **git_revision(), "python": platform.python_version(),
+    meta = {"rtst": __version__, "git": git_revision(), "python": platform.python_version(),
             "torch": version_of("torch"), "threads": torch.get_num_threads(), "machine": platform.machine(),
             "iterations": args.iterations, "content_weight": content_weight,
             "gla_iterations": args.gla_iterations, "stft": dataclasses.asdict(stft_config), "wyse": wyse_info}

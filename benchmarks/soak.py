@@ -36,19 +36,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the JACK probe client and the server-log reader live with the tests
 
-from jackprobe import LoopProbe, jack_running, start_dummy_server, xrun_events  # noqa: E402
+from rtst.measure.bench import git_revision
+from rtst.testing.jack import SAMPLE_RATE, LoopProbe, jack_running, start_jack, xrun_events
 
-SAMPLE_RATE = 48000
-
-
-def start_jack(period: int, log_path: Path):
-    """Start the dummy-driver server with its log at ``log_path``; exits if it cannot."""
-    proc = start_dummy_server(SAMPLE_RATE, period, open(log_path, "w"))
-    if proc is None:
-        sys.exit("soak: jackd did not start with the dummy driver (bash tools/setup.sh dev installs jackd2)")
-    return proc
 
 
 def sung_tone(seconds: float) -> np.ndarray:
@@ -287,19 +278,11 @@ def main(argv=None) -> int:
           "process at the window's start, growth to its end; C ref: cycles that jack_metro, a C client running "
           "beside the effect, missed in the window)")
     result = {"runs": runs, "python": platform.python_version(), "machine": platform.machine(),
-              "cpus": os.cpu_count(), "git": _git_revision()}
+              "cpus": os.cpu_count(), "git": git_revision()}
     print(json.dumps(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0
-
-
-def _git_revision() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
-                              timeout=5).stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
 
 
 if __name__ == "__main__":

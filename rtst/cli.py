@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(needs the train and bench extras and a source checkout)")
     p.add_argument("--models", default=None, help="comma-separated model names, .onnx paths or identity "
                    "(default: every models/*.onnx)")
-    p.add_argument("--clips", default=None, help="comma-separated panel clips (default: all; benchmarks/quality_panel.py)")
+    p.add_argument("--clips", default=None, help="comma-separated panel clips (default: all; rtst/testing/panel.py)")
     p.add_argument("--teacher-iterations", type=int, default=100, help="teacher L-BFGS iterations (default 100)")
     p.add_argument("--no-teacher", action="store_true", help="skip the teacher (no objective ratio)")
     p.add_argument("--phase", default=None, choices=PHASE_CHOICES, help="phase method for every model "
@@ -262,7 +262,7 @@ def _make_processor(args, block_size):
 
 def _render_file(args, input_path, output_path) -> dict:
     from rtst.io.files import read_audio, resample, write_audio
-    from rtst.report import build_report, write_report
+    from rtst.measure.report import build_report, write_report
 
     if args.block_size is not None and args.block_size < 1:
         from rtst.errors import ParameterError
@@ -355,7 +355,7 @@ def _host_latency(text: str):
 
 def cmd_live(args) -> int:
     from rtst.config import StreamConfig
-    from rtst.report import build_report, write_report
+    from rtst.measure.report import build_report, write_report
 
     latency = _host_latency(args.latency)
     from rtst.live import LiveSession
@@ -464,7 +464,7 @@ def _live_models(args, processor) -> dict:
 
 def cmd_bench(args) -> int:
     from rtst.errors import ParameterError
-    from rtst.report import write_report
+    from rtst.measure.report import write_report
 
     if not 0.5 <= args.seconds <= 3600:
         raise ParameterError(f"--seconds={args.seconds} must be from 0.5 to 3600")
@@ -486,9 +486,9 @@ def cmd_bench(args) -> int:
 
 
 def _bench_one(args) -> dict:
-    from rtst.benchmark import percentiles_fraction, run_processor
+    from rtst.measure.bench import percentiles_fraction, run_processor
     from rtst.io.files import read_audio, resample
-    from rtst.report import build_report
+    from rtst.measure.report import build_report
 
     processor = _make_processor(args, None)
     path = Path(args.input) if args.input else DEMO_CLIP
@@ -525,8 +525,8 @@ def _bench_one(args) -> dict:
 
 def cmd_latency(args) -> int:
     from rtst.errors import ParameterError
-    from rtst.io.loopback import LoopbackMeasurement
-    from rtst.report import build_report, write_report
+    from rtst.measure.loopback import LoopbackMeasurement
+    from rtst.measure.report import build_report, write_report
 
     host_latency = _host_latency(args.latency)
     if args.block_size is not None and args.block_size < 1:
@@ -613,7 +613,7 @@ def _stft_from_args(args):
 def cmd_transfer(args) -> int:
     stft_config = _stft_from_args(args)
     _need_torch("rtst transfer")
-    from rtst.report import write_report
+    from rtst.measure.report import write_report
     from rtst.transfer.run import run_transfer
     from rtst.transfer.teacher import TeacherConfig
 
@@ -648,7 +648,7 @@ def cmd_transfer(args) -> int:
 def cmd_train_descriptor(args) -> int:
     stft_config = _stft_from_args(args)
     _need_torch("rtst train-descriptor")
-    from rtst.report import write_report
+    from rtst.measure.report import write_report
     from rtst.transfer.train import TrainConfig, train_descriptor
 
     config = TrainConfig(epochs=args.epochs, seed=args.seed, filters=tuple(args.filters),
@@ -666,7 +666,7 @@ def cmd_train_descriptor(args) -> int:
 def cmd_distill(args) -> int:
     stft_config = _stft_from_args(args)
     _need_torch("rtst distill")
-    from rtst.report import write_report
+    from rtst.measure.report import write_report
     from rtst.transfer.distill import DistillConfig, distill
 
     if args.threads is not None:

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from jackprobe import jack_running, start_dummy_server
+from rtst.testing.jack import jack_running, start_dummy_server
 
 # Count allocations made inside compiled numba code (read by the real-time safety tests).
 os.environ.setdefault("NUMBA_NRT_STATS", "1")

@@ -16,7 +16,7 @@ from rtst.config import StftConfig
 from rtst.control.rig import Rig
 from rtst.engine import Processor
 from rtst.errors import DeviceError, ParameterError
-from rtst.io.telemetry import Telemetry
+from rtst.telemetry import Telemetry
 from rtst.model import load_model
 
 mido = pytest.importorskip("mido")

@@ -1,4 +1,4 @@
-"""tools/midi_render.py (the MIDI writer) and tools/make_labelled_set.py (the labelled set)."""
+"""rtst/testing/midi.py (the MIDI writer) and tools/make_labelled_set.py (the labelled set)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 
 @pytest.fixture(scope="module")
 def midi_render():
-    spec = importlib.util.spec_from_file_location("midi_render", TOOLS / "midi_render.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from rtst.testing import midi
+
+    return midi
 
 
 def _read_vlq(data: bytes, i: int) -> tuple[int, int]:

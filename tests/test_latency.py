@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rtst.errors import DeviceError, ParameterError
-from rtst.io.loopback import MIN_CORRELATION, LoopbackMeasurement, find_lags, measurement_signal
+from rtst.measure.loopback import MIN_CORRELATION, LoopbackMeasurement, find_lags, measurement_signal
 from rtst.presets import PRESETS, get_preset
 
 SR = 48000

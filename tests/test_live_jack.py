@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import chirp
-from jackprobe import LoopProbe, find_lag
+from rtst.testing.jack import LoopProbe, find_lag
 
 pytestmark = pytest.mark.jack
 
@@ -97,7 +97,7 @@ def test_callback_allocates_nothing_and_always_fills_output(jack_server):
 
     from rtst.config import StftConfig, StreamConfig
     from rtst.engine import Processor
-    from rtst.io.stream import LiveEffect
+    from rtst.live.stream import LiveEffect
 
     proc = Processor(StftConfig(), block_size=256)
     effect = LiveEffect(proc, StreamConfig(block_size=256))
@@ -133,7 +133,7 @@ def test_collector_is_paused_while_streaming_and_restored_after(jack_server):
 
     from rtst.config import StftConfig, StreamConfig
     from rtst.engine import Processor
-    from rtst.io.stream import LiveEffect
+    from rtst.live.stream import LiveEffect
 
     effect = LiveEffect(Processor(StftConfig(), block_size=256), StreamConfig(block_size=256))
     assert gc.isenabled()

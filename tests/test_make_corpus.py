@@ -68,7 +68,7 @@ def test_records_and_split_by_source(corpus):
     assert {r["kind"] for r in rows if r["split"] == "heldout"} == {"espeak", "midi", "melody", "alsa"}
     assert all(r["split"] == "heldout" for r in rows if r["kind"] == "alsa")
     assert all(r["split"] == "heldout" for r in rows if r["source"] == "busy_schedule.mid")
-    # the quality panel's festival voices (benchmarks/quality_panel.py) never reach the corpus
+    # the quality panel's festival voices (rtst/testing/panel.py) never reach the corpus
     assert not {r["source"] for r in rows} & {"voice_kal_diphone", "voice_cmu_us_slt_arctic_hts"}
 
 

@@ -1,4 +1,4 @@
-"""Objective style/content metrics (rtst.transfer.metrics) against naive loops, librosa and scipy.
+"""Objective style/content metrics (rtst.measure.style) against naive loops, librosa and scipy.
 
 librosa and scipy serve only as references (the ``bench`` extra); tests that need them skip
 without them.
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rtst.errors import ParameterError
-from rtst.transfer import metrics
-from rtst.transfer.metrics import (aligned_correlation, content_retention, loudness_envelope, mel_filterbank, mfcc,
+from rtst.measure import style as metrics
+from rtst.measure.style import (aligned_correlation, content_retention, loudness_envelope, mel_filterbank, mfcc,
                                    onset_strength, timbre_distance)
 
 SR = 22050

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from onnx_models import echo_reference, write_echo_model
+from rtst.testing.onnx_models import echo_reference, write_echo_model
 from rtst.cli import main
 from rtst.config import StftConfig
 from rtst.engine import Processor

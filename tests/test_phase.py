@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import chirp, harmonic_tone
-from rtst.benchmark import run_processor, spectral_convergence_db
+from rtst.measure.bench import run_processor, spectral_convergence_db
 from rtst.config import StftConfig
 from rtst.dsp.stft import istft, stft
 from rtst.engine import OUTPUT_LIMIT, Processor
@@ -180,7 +180,7 @@ def test_added_latency_is_the_lookahead(method):
     L = proc.phase.lookahead
     assert L == METHODS[method].default_lookahead
     assert proc.algorithmic_latency == CFG.n_fft - CFG.hop_length + L * CFG.hop_length
-    from rtst.report import build_report
+    from rtst.measure.report import build_report
 
     report = build_report(proc)
     assert report["lookahead"] == L and report["phase"] == method

@@ -4,7 +4,7 @@ smoke run of the evaluation through the real engine (rtst.transfer.quality)."""
 import numpy as np
 import pytest
 
-from rtst.transfer.metrics import aligned_correlation, onset_strength
+from rtst.measure.style import aligned_correlation, onset_strength
 
 SR = 48000
 
@@ -22,7 +22,7 @@ def _tone(f0=220.0, cents=0.0, seconds=1.0, sr=SR):
 @pytest.fixture(scope="module")
 def tone_track():
     pytest.importorskip("librosa")
-    from rtst.transfer.metrics import pitch_kept
+    from rtst.measure.style import pitch_kept
 
     x = _tone()
     result = pitch_kept(x, x, SR)
@@ -40,7 +40,7 @@ def test_pitch_kept_tone_against_itself(tone_track):
 
 @pytest.mark.parametrize("cents", [100.0, 700.0, 1200.0])
 def test_pitch_kept_measures_a_known_shift(tone_track, cents):
-    from rtst.transfer.metrics import pitch_kept
+    from rtst.measure.style import pitch_kept
 
     x, ref = tone_track
     r = pitch_kept(_tone(cents=cents), x, SR, content_f0=ref["content_track"])
@@ -52,7 +52,7 @@ def test_pitch_kept_measures_a_known_shift(tone_track, cents):
 
 
 def test_pitch_kept_silent_output_keeps_nothing(tone_track):
-    from rtst.transfer.metrics import pitch_kept
+    from rtst.measure.style import pitch_kept
 
     x, ref = tone_track
     r = pitch_kept(np.zeros_like(x), x, SR, content_f0=ref["content_track"])
@@ -62,7 +62,7 @@ def test_pitch_kept_silent_output_keeps_nothing(tone_track):
 
 def test_pitch_kept_white_noise_has_no_pitch():
     pytest.importorskip("librosa")
-    from rtst.transfer.metrics import pitch_kept
+    from rtst.measure.style import pitch_kept
 
     noise = 0.1 * np.random.default_rng(0).standard_normal(SR)
     r = pitch_kept(noise, noise, SR)

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 from rtst.errors import AudioFileError
-from rtst.io.record import Recorder, WavAppender
-from rtst.io.telemetry import Telemetry
+from rtst.live.recorder import Recorder, WavAppender
+from rtst.telemetry import Telemetry
 
 
 def test_appender_is_a_valid_wav_after_every_append(tmp_path, rng):
@@ -62,8 +62,8 @@ def test_recorder_keeps_stream_time_when_it_falls_behind(tmp_path):
 
 _WRITER = """
 import sys, time, numpy as np
-from rtst.io.record import Recorder
-from rtst.io.telemetry import Telemetry
+from rtst.live.recorder import Recorder
+from rtst.telemetry import Telemetry
 tele = Telemetry(65, 8000, 32, 128)
 rec = Recorder(sys.argv[1], tele)
 rec.start()

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from conftest import allocation_rounds
-from onnx_models import step_through
+from rtst.testing.onnx_models import step_through
 from rtst.config import PRESET_STFT
 from rtst.engine import Processor
 from rtst.model import load_model

@@ -9,7 +9,7 @@ from rtst.errors import ParameterError
 torch = pytest.importorskip("torch")
 onnxruntime = pytest.importorskip("onnxruntime")
 
-from onnx_models import step_through  # noqa: E402
+from rtst.testing.onnx_models import step_through  # noqa: E402
 from rtst.transfer.student import StepModule, Student, StudentConfig, export_onnx  # noqa: E402
 
 CFG = StftConfig(n_fft=256, hop_length=64)

@@ -14,7 +14,7 @@ from rtst.config import StftConfig
 from rtst.dsp.stft import stft
 from rtst.engine import Processor
 from rtst.errors import ParameterError
-from rtst.io.telemetry import Telemetry
+from rtst.telemetry import Telemetry
 
 CFG = StftConfig(n_fft=512, hop_length=128)
 
@@ -67,7 +67,7 @@ def test_another_process_reads_the_shared_block():
         tele.write_audio(np.full(100, 0.25, np.float32), np.full(100, -0.5, np.float32))
         tele.set_state(mix=0.3, model=2)
         code = (
-            "import sys, numpy as np; from rtst.io.telemetry import Telemetry\n"
+            "import sys, numpy as np; from rtst.telemetry import Telemetry\n"
             "t = Telemetry.attach(sys.argv[1]); buf = np.zeros((200, 2), np.float32)\n"
             "n, nxt, d = t.read_audio(0, buf)\n"
             "print(n, t.n_bins, t.sample_rate, buf[:n, 0].mean(), buf[:n, 1].mean(), t.get_state('mix'), t.get_state('model'))\n"

@@ -256,7 +256,7 @@ def test_short_style_and_long_clip_errors(clips, rng):
 
 def test_teacher_moves_the_timbre_towards_the_style(rng):
     """A vibrato tone given a noise's style: the independent timbre distance must drop."""
-    from rtst.transfer.metrics import content_retention, timbre_distance
+    from rtst.measure.style import content_retention, timbre_distance
 
     content = harmonic_tone(SR).astype(np.float64) * (0.55 + 0.45 * np.sin(2 * np.pi * 2 * np.arange(SR) / SR))
     style = noise(rng, 1.0)
@@ -448,8 +448,8 @@ def test_cli_train_descriptor(tmp_path, rng):
 
 
 def test_runtime_path_never_imports_torch():
-    code = ("import sys, rtst.cli, rtst.engine, rtst.io.stream, rtst.model, rtst.phase, rtst.transfer, "
-            "rtst.transfer.features, rtst.transfer.metrics; rtst.cli.build_parser(); "
+    code = ("import sys, rtst.cli, rtst.engine.processor, rtst.live.stream, rtst.model, rtst.phase, rtst.transfer, "
+            "rtst.transfer.features, rtst.measure.style; rtst.cli.build_parser(); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr

@@ -19,7 +19,7 @@ pg = pytest.importorskip("pyqtgraph")
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from rtst.errors import ParameterError  # noqa: E402
-from rtst.io.telemetry import FRAMES_SLOT, Telemetry, publish, tap_frame  # noqa: E402
+from rtst.telemetry import FRAMES_SLOT, Telemetry, publish, tap_frame  # noqa: E402
 from rtst.view.spectrogram import SpectrogramImage  # noqa: E402
 from rtst.view.window import EffectView, pixel_of  # noqa: E402
 

@@ -16,9 +16,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from soak import jack_running, start_jack  # noqa: E402
+from rtst.testing.jack import jack_running, start_jack
 
 PRESETS = ("low-latency", "default", "quality")
 

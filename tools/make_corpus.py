@@ -17,10 +17,10 @@ Content kinds (train shares ~20 % espeak, ~20 % festival speech, ~30 % MIDI musi
 * ``festival`` festival's recorded-diphone voices (ked US male, lp Italian female, pc Italian
               male; train only) reading generated sentences, played 0.8-1.25x speed;
 * ``midi``    OpenMSX MIDI files (openttd-openmsx) rendered by fluidsynth with FluidR3_GM
-              (``tools/midi_render.py``), cut into segments, silent segments skipped;
+              (``rtst/testing/midi.py``), cut into segments, silent segments skipped;
 * ``melody``  melodies on sampled GM instruments (sung-like and solo instruments), notes drawn by
               ``tools/make_labelled_set.py`` (``instrument_clip``), written and rendered by
-              ``tools/midi_render.py``;
+              ``rtst/testing/midi.py``;
 * ``alsa``    alsa-utils' recorded channel announcements (heldout only).
 
 Split rules: held-out content is kept apart from training content BY SOURCE, and the split is fixed
@@ -34,7 +34,7 @@ Split rules: held-out content is kept apart from training content BY SOURCE, and
   40 Violin, 41 Viola, 73 Flute, 56 Trumpet, 71 Clarinet, 65 Alto Sax;
 * alsa-utils speech: heldout only.
 
-The teacher benchmark's content clips (``benchmarks/teacher_clips.py``) never reach training, and
+The teacher benchmark's content clips (``rtst/testing/clips.py``) never reach training, and
 the held-out set does not repeat them either: the alsa files it uses (Front_*) are left out here
 (Rear_* and Side_* are used), the 4 s of busy_schedule.mid it takes (the busiest window) is skipped
 (+-0.5 s), and its espeak sentence and default voice are not used.
@@ -60,12 +60,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))                   # tools/
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # benchmarks/: signals
 
-import make_labelled_set as mls  # noqa: E402  (tools/make_labelled_set.py)
-import midi_render  # noqa: E402  (tools/midi_render.py)
-import signals  # noqa: E402  (benchmarks/signals.py: what the benchmarks use)
+from rtst.testing import labelled as mls
+from rtst.testing import midi as midi_render
+from rtst.testing import signals
 
 SAMPLE_RATE = 48000
 MIN_S, MAX_S = 4.0, 8.0
@@ -83,7 +81,7 @@ TRAIN_VOICES = ("en-us", "en-us+f3", "en-us+m7", "en-gb-x-rp+f2", "de", "de+f4",
                 "fr-fr+m3", "es", "es+f3", "nl", "pt-br+f2")
 HELDOUT_VOICES = ("en-gb+m3", "it")
 # festival's recorded-diphone voices (voice, language): training only. Its kal (US male) and
-# cmu_us_slt (US female) voices are the quality panel's (benchmarks/quality_panel.py) and never
+# cmu_us_slt (US female) voices are the quality panel's (rtst/testing/panel.py) and never
 # reach any corpus.
 FESTIVAL_VOICES = (("voice_ked_diphone", "en"), ("voice_lp_diphone", "it"), ("voice_pc_diphone", "it"))
 #: Festival clips are played back this much faster or slower (pitch and formants move together,

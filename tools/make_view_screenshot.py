@@ -23,9 +23,8 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the soak's JACK server helpers, and through it the tests' probe
 
-from soak import SAMPLE_RATE, LoopProbe, jack_running, start_jack  # noqa: E402
+from rtst.testing.jack import SAMPLE_RATE, LoopProbe, jack_running, start_jack
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped style models in models/ from Debian-package audio: the content corpus
-# (tools/make_corpus.py), the style clips (benchmarks/teacher_clips.py), then one `rtst distill` per
+# (tools/make_corpus.py), the style clips (rtst/testing/clips.py), then one `rtst distill` per
 # model. Checkpoints and reports stay in the work folder; models/ gets NAME.onnx + NAME.golden.npz.
 #   bash tools/train_models.sh [WORK_DIR] [MODEL ...]     (default /tmp/rtst-train, all models)
 # Each model takes about 15 min on 2 CPU cores with --threads 1 (two run side by side); a run that was
@@ -12,9 +12,9 @@ work="${1:-/tmp/rtst-train}"
 shift || true
 mkdir -p "$work/models"
 [ -f "$work/corpus/manifest.csv" ] || .venv/bin/python tools/make_corpus.py --out "$work/corpus" --minutes 20
-[ -f "$work/styles/organ_style.wav" ] || .venv/bin/python benchmarks/teacher_clips.py --write "$work/styles"
+[ -f "$work/styles/organ_style.wav" ] || .venv/bin/python -m rtst.testing.clips --write "$work/styles"
 
-FLUID="MIDI written by tools/midi_render.py, rendered by fluidsynth with FluidR3_GM (fluid-soundfont-gm, MIT)"
+FLUID="MIDI written by rtst/testing/midi.py, rendered by fluidsynth with FluidR3_GM (fluid-soundfont-gm, MIT)"
 BELLS="sound-theme-freedesktop: alarm-clock-elapsed.oga (Tim/corsica_s, CC-BY-SA-3.0), complete.oga and bell.oga (Dr. Richard Boulanger et al, CC-BY-3.0)"
 train() {  # name style licence [extra rtst distill options]
   local name="$1" style="$2" licence="$3"

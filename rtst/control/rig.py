@@ -67,7 +67,7 @@ class Rig:
         Phase methods offered.
     morph_model : StepModel, optional
         A second style to morph towards (its own instance, not one of ``models``).
-    telemetry : rtst.io.telemetry.Telemetry, optional
+    telemetry : rtst.telemetry.Telemetry, optional
         Where the current settings are published for the view.
     """
 

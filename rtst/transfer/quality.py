@@ -1,10 +1,10 @@
 """Judging a style model on the quality panel, through the real streaming engine.
 
 Library code of ``rtst evaluate`` and ``benchmarks/bench_quality.py`` (both only parse, call
-:func:`evaluate` and print). For every model and every panel clip (benchmarks/quality_panel.py):
+:func:`evaluate` and print). For every model and every panel clip (rtst/testing/panel.py):
 
 * the **student**: the clip streamed through :class:`rtst.engine.Processor` one hop per call
-  (:func:`rtst.benchmark.run_processor`) with the model and the phase it runs with by default
+  (:func:`rtst.measure.bench.run_processor`) with the model and the phase it runs with by default
   (:func:`rtst.presets.phase_for_model`), i.e. what ``rtst render --model NAME`` plays;
 * the **teacher**: ``rtst transfer`` (L-BFGS on the model's own descriptor and content weight,
   offline PGHI + 100 fast Griffin-Lim) on the same clip and style at the model's STFT, cached on
@@ -13,10 +13,10 @@ Library code of ``rtst evaluate`` and ``benchmarks/bench_quality.py`` (both only
 Figures per (model, clip), on the time-aligned output against the input clip:
 
 ``timbre_cut``      ``1 - d(output, style) / d(input, style)``, d = MFCC Fréchet distance
-                    (:func:`rtst.transfer.metrics.timbre_distance`); 0 for passthrough, 1 for an
+                    (:func:`rtst.measure.style.timbre_distance`); 0 for passthrough, 1 for an
                     output whose timbre statistics equal the style's
 ``onset_correlation``  onset-strength envelopes of input and output, aligned within 50 ms
-``voicing_recall``, ``f0_correlation``, ``median_cents``   :func:`rtst.transfer.metrics.pitch_kept`
+``voicing_recall``, ``f0_correlation``, ``median_cents``   :func:`rtst.measure.style.pitch_kept`
                     (None where the input has too few voiced frames)
 ``sc_heard_db``     spectral convergence of the output against the magnitudes the model asked for
 ``sc_floor_db``     the same magnitudes through offline PGHI + 100 fast Griffin-Lim: what a phase
@@ -50,6 +50,7 @@ import numpy as np
 from rtst import __version__
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
+from rtst.measure.bench import git_revision, version_of
 from rtst.model.base import MODELS_DIR
 
 __all__ = ["PITCHED_STYLES", "PITCH_CLIPS", "TARGETS", "REPO_DIR", "RESULTS_DIR", "TEACHER_CACHE",
@@ -85,24 +86,21 @@ _ONE_HOP_DISPLAY = StftConfig(n_fft=1024, hop_length=256)  # spectrogram picture
 # Panel, models, styles
 # --------------------------------------------------------------------------------------------
 
-def _benchmarks_module(name: str):
-    """Import ``benchmarks/NAME.py`` of this checkout (the panel lives beside the other benchmarks)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    path = REPO_DIR / "benchmarks" / f"{name}.py"
-    if not path.is_file():
-        raise ParameterError(f"{path} not found: the quality panel needs a source checkout of rtst")
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def _panel_module():
+    from rtst.testing import panel  # builds clips with festival/fluidsynth: imported when used
+
+    return panel
+
+
+def _clips_module():
+    from rtst.testing import clips
+
+    return clips
 
 
 def load_panel(names=None) -> list:
     """The panel's clips (``quality_panel.Clip``), all or those named."""
-    return _benchmarks_module("quality_panel").panel(names)
+    return _panel_module().panel(names)
 
 
 def model_paths(spec: str | None) -> list[str]:
@@ -138,20 +136,20 @@ def _to_rate(x: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
 
 def _style(path: Path | None, style_meta: dict, rate: int) -> tuple[np.ndarray, str]:
     """The model's style clip: ``models/NAME.style.flac`` beside it, else rebuilt by
-    benchmarks/teacher_clips.py from the stem of its ``rtst.style`` file."""
+    rtst/testing/clips.py from the stem of its ``rtst.style`` file."""
     if path is not None:
         beside = path.parent / f"{path.stem}.style.flac"
         if beside.is_file():
             return _read_mono(beside, rate), _shown(beside)
     stem = Path(style_meta.get("file", "")).stem
-    clips = _benchmarks_module("teacher_clips")
+    clips = _clips_module()
     if stem not in {f.__name__ for f in clips.STYLE}:
         raise ParameterError(f"style {style_meta.get('file')!r} of {path} is neither beside the model "
-                             f"({path.stem if path else '?'}.style.flac) nor one teacher_clips.py can rebuild")
+                             f"({path.stem if path else '?'}.style.flac) nor one rtst.testing.clips can rebuild")
     clip = clips.STYLE[[f.__name__ for f in clips.STYLE].index(stem)]()
     if clip is None:
         raise ParameterError(f"cannot rebuild style {stem} here (see the note above)")
-    return _to_rate(clip[1], clips.SAMPLE_RATE, rate), f"benchmarks/teacher_clips.py {stem} (rebuilt)"
+    return _to_rate(clip[1], clips.SAMPLE_RATE, rate), f"rtst/testing/clips.py {stem} (rebuilt)"
 
 
 @dataclasses.dataclass
@@ -228,7 +226,7 @@ class _ClipCache:
 def _measure(output: np.ndarray, content: np.ndarray, style: np.ndarray, rate: int, clip_key: str,
              cache: _ClipCache) -> dict:
     """Timbre cut, onset correlation and pitch of ``output`` (time-aligned) against ``content``."""
-    from rtst.transfer.metrics import aligned_correlation, onset_strength, pitch_kept, timbre_distance
+    from rtst.measure.style import aligned_correlation, onset_strength, pitch_kept, timbre_distance
 
     hop = 512
     d_in = cache.get((clip_key, "timbre", hashlib.sha1(style.tobytes()).hexdigest()),
@@ -274,7 +272,7 @@ def _objective(m: _Model, content: np.ndarray):
 
 
 def _student(m: _Model, content: np.ndarray, phase: str, lookahead, clip_key: str, cache: _ClipCache, losses):
-    from rtst.benchmark import run_processor, spectral_convergence_db
+    from rtst.measure.bench import run_processor, spectral_convergence_db
     from rtst.dsp.stft import istft
     from rtst.engine import Processor
     from rtst.phase.gla import fast_griffin_lim
@@ -294,26 +292,6 @@ def _student(m: _Model, content: np.ndarray, phase: str, lookahead, clip_key: st
     if losses is not None:
         row["objective"] = losses(np.log1p(target).astype(np.float32))
     return row, run["output"]
-
-
-def _git_revision() -> str | None:
-    try:
-        rev = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO_DIR), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (rev + ("-dirty" if dirty else "")) if rev else None
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,9 +355,9 @@ def _teacher(m: _Model, content: np.ndarray, clip_name: str, iterations: int, ca
             "objective": losses(result.features), "lbfgs_final": result.final, "lbfgs_initial": result.initial,
             "iterations_run": len(result.history), "stopped": result.stopped,
             "wall_s": result.optimise_seconds + result.phase_seconds,
-            "features_sc_db": None, "rtst_version": __version__, "git": _git_revision()}
+            "features_sc_db": None, "rtst_version": __version__, "git": git_revision(REPO_DIR)}
     # the teacher's own heard-vs-asked: its audio against the magnitudes it optimised
-    from rtst.benchmark import spectral_convergence_db
+    from rtst.measure.bench import spectral_convergence_db
     from rtst.transfer.features import from_features
 
     info["features_sc_db"] = spectral_convergence_db(result.audio, from_features(result.features), m.stft)
@@ -441,9 +419,9 @@ def evaluate(models: list[str], clips=None, *, phase: str | None = None, lookahe
     started = time.perf_counter()
     panel = load_panel(clips) if clips is None or all(isinstance(c, str) for c in clips) else list(clips)
     results = {
-        "benchmark": "quality", "rtst_version": __version__, "git": _git_revision(),
+        "benchmark": "quality", "rtst_version": __version__, "git": git_revision(REPO_DIR),
         "machine": platform.processor() or platform.machine(),
-        "versions": {p: _version(p) for p in ("numpy", "torch", "onnxruntime", "librosa", "numba")},
+        "versions": {p: version_of(p) for p in ("numpy", "torch", "onnxruntime", "librosa", "numba")},
         "settings": {"phase": phase, "lookahead": lookahead, "teacher": teacher,
                      "teacher_iterations": teacher_iterations if teacher else None,
                      "onset_max_lag_s": ONSET_MAX_LAG_S, "floor_gla_iterations": FLOOR_GLA_ITERATIONS,

@@ -56,8 +56,8 @@ def load_clip(path: str | os.PathLike, stft_config: StftConfig, *, role: str) ->
 
 def evaluate_result(result_audio: np.ndarray, content: np.ndarray, style: np.ndarray, sample_rate: int) -> dict:
     """Descriptor-independent figures of a result: timbre distance to the style (and the content's own,
-    i.e. passthrough's) and content retention (:mod:`rtst.transfer.metrics`)."""
-    from rtst.transfer.metrics import content_retention, timbre_distance
+    i.e. passthrough's) and content retention (:mod:`rtst.measure.style`)."""
+    from rtst.measure.style import content_retention, timbre_distance
 
     passthrough = timbre_distance(content, style, sample_rate)
     distance = timbre_distance(result_audio, style, sample_rate)

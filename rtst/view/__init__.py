@@ -1,7 +1,7 @@
 """The live effect's window: scrolling input and output spectrograms, meters and controls.
 
 It runs in its own process (``python -m rtst.view``), attached to the engine's shared telemetry
-block (:mod:`rtst.io.telemetry`), so drawing never holds the audio process's interpreter lock.
+block (:mod:`rtst.telemetry`), so drawing never holds the audio process's interpreter lock.
 Control changes go back to the engine as JSON lines on stdout. Needs pyqtgraph and a Qt binding;
 they are imported on first use, so ``import rtst.view`` alone needs neither.
 """

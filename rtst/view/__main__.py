@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from rtst.errors import RtstError
-    from rtst.io.telemetry import Telemetry
+    from rtst.telemetry import Telemetry
 
     try:
         if not 1.0 <= args.fps <= 120.0:

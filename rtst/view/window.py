@@ -1,6 +1,6 @@
 """The live view's window: input and output spectrograms, meters, and the performer's controls.
 
-:class:`EffectView` reads everything from a :class:`~rtst.io.telemetry.Telemetry` block on a Qt
+:class:`EffectView` reads everything from a :class:`~rtst.telemetry.Telemetry` block on a Qt
 timer (30 Hz by default): the hop magnitudes since its last tick, the compute time of the last
 second of hops, the stream counters, the samples for the level meters, and the control state
 (which OSC or MIDI may have changed meanwhile). It never writes to the audio side except two
@@ -20,7 +20,7 @@ import math
 import numpy as np
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from rtst.io.telemetry import DEADLINE_MISSES, FAILURES, STATE, XRUNS
+from rtst.telemetry import DEADLINE_MISSES, FAILURES, STATE, XRUNS
 from rtst.view.spectrogram import AXES, SpectrogramImage, SpectrogramPlot
 
 __all__ = ["EffectView", "LEVEL_FLOOR_DB"]
@@ -42,7 +42,7 @@ class EffectView(QtWidgets.QWidget):
 
     Parameters
     ----------
-    telemetry : rtst.io.telemetry.Telemetry
+    telemetry : rtst.telemetry.Telemetry
         The running effect's block (attached from another process, or the same one in tests).
     info : dict
         From the session: ``models``, ``phases`` (names offered), ``model``, ``phase``,

@@ -14,7 +14,7 @@ packages when they are installed (this module installs nothing):
 Renders are cached under ``$RTST_BENCH_CACHE`` (default: ``<tempdir>/rtst-bench-cache``), outside
 the repository.
 
-    python benchmarks/signals.py [--write DIR]    # list the clips (and write them as WAV)
+    python -m rtst.testing.signals [--write DIR]    # list the clips (and write them as WAV)
 """
 
 from __future__ import annotations

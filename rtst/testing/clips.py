@@ -26,11 +26,10 @@ style
 ``signals.cache_dir()`` (``$RTST_BENCH_CACHE``, default ``<tempdir>/rtst-bench-cache``), keyed by a
 hash of the MIDI file, outside the repository.
 
-The MIDI writer and fluidsynth helper live in ``tools/midi_render.py`` (shared with
-``tools/make_labelled_set.py``); this module puts the repository's ``tools/`` folder on
-``sys.path`` to import it.
+The MIDI writer and fluidsynth helper live in :mod:`rtst.testing.midi` (shared with
+``tools/make_labelled_set.py`` and ``tools/make_corpus.py``).
 
-    python benchmarks/teacher_clips.py [--write DIR]    # list the clips (and write them as WAV)
+    python -m rtst.testing.clips [--write DIR]    # list the clips (and write them as WAV)
 """
 
 from __future__ import annotations
@@ -43,12 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))              # benchmarks/: signals
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # tools/: midi_render
 
-import midi_render  # noqa: E402  (tools/midi_render.py)
-import signals  # noqa: E402  (benchmarks/signals.py)
-from signals import (SAMPLE_RATE, _normalise, _note, _read_mono, _to_rate,  # noqa: E402
+from rtst.testing import midi as midi_render
+from rtst.testing import signals
+from rtst.testing.signals import (SAMPLE_RATE, _normalise, _note, _read_mono, _to_rate,
                      _trim_silence, cache_dir)
 
 FREEDESKTOP_DIR = Path("/usr/share/sounds/freedesktop/stereo")
@@ -124,7 +121,7 @@ def cello_style(seconds: float = 4.0):
               (0.0, midi_render.control_change(0, 91, 50))]
     events += midi_render.notes_to_events(_legato(melody, velocity=88))
     desc = ("cello, GM program 42 (0-based), slow legato D-minor melody A3 D4 C4 Bb3 A3 F3 "
-            "(0.4-0.8 s notes), MIDI written by tools/midi_render.py, rendered by fluidsynth with "
+            "(0.4-0.8 s notes), MIDI written by rtst/testing/midi.py, rendered by fluidsynth with "
             f"FluidR3_GM (fluid-soundfont-gm, MIT) at 48 kHz, downmixed, {seconds:g} s")
     return _midi_clip("cello_style", events, seconds, desc)
 
@@ -138,7 +135,7 @@ def organ_style(seconds: float = 4.0):
         events += midi_render.notes_to_events(
             [midi_render.Note(0.95 * k, 0.95, pitch, 90) for pitch in chord])
     desc = ("church organ, GM program 19 (0-based), chords Dm Bb Gm A (0.95 s each, bass D2 Bb1 G2 "
-            "A2), MIDI written by tools/midi_render.py, rendered by fluidsynth with FluidR3_GM "
+            "A2), MIDI written by rtst/testing/midi.py, rendered by fluidsynth with FluidR3_GM "
             f"(fluid-soundfont-gm, MIT) at 48 kHz, downmixed, {seconds:g} s")
     return _midi_clip("organ_style", events, seconds, desc)
 

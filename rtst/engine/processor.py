@@ -27,7 +27,7 @@ from rtst.dsp.ringbuffer import ring_history
 from rtst.dsp.stft import analyse_frame, synthesise_frame
 from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
-from rtst.io.telemetry import FRAMES_SLOT, publish, tap_frame
+from rtst.telemetry import FRAMES_SLOT, publish, tap_frame
 from rtst.model.base import IdentityModel, StepModel
 from rtst.phase.base import DelayedPhase, PhaseMethod, make_phase
 
@@ -445,7 +445,7 @@ class Processor:
 
     def set_frame_tap(self, telemetry) -> None:
         """Publish every hop's input and output magnitude and compute time to ``telemetry``
-        (:class:`rtst.io.telemetry.Telemetry`, or None to stop). Its ring must have ``n_bins``
+        (:class:`rtst.telemetry.Telemetry`, or None to stop). Its ring must have ``n_bins``
         columns. The audio thread only writes to it; readers never hold it up."""
         if telemetry is None:
             self._tap = None

@@ -11,7 +11,7 @@ evaluation-only: none of them (nor the festival voices kal and slt) may reach a 
 ``recorded_speech`` alsa-utils' recorded announcements Front_Center.wav + Front_Left.wav
 ``melody``          a monophonic legato melody A2..A4 of our own on GM program 53 (0-based,
                     "Voice Oohs") with modulation-wheel vibrato and expression swells, MIDI written
-                    by tools/midi_render.py, rendered by fluidsynth with FluidR3_GM
+                    by rtst/testing/midi.py, rendered by fluidsynth with FluidR3_GM
 ``music``           the busiest 4 s of OpenMSX busy_schedule.mid rendered by fluidsynth with
                     FluidR3_GM (benchmarks/teacher_clips.music_content)
 ``percussive``      sound-theme-freedesktop's camera-shutter.oga, trash-empty.oga and
@@ -23,7 +23,7 @@ Each clip is a :class:`Clip` (name, signal, description, source, packages, licen
 A missing Debian package raises :class:`rtst.errors.ParameterError` with a one-line message
 naming it (this module installs nothing; ``bash tools/setup.sh bench`` does).
 
-    python benchmarks/quality_panel.py [--clips a,b] [--write DIR]    # list (and write) the clips
+    python -m rtst.testing.panel [--clips a,b] [--write DIR]    # list (and write) the clips
 """
 
 from __future__ import annotations
@@ -39,14 +39,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))              # benchmarks/: signals, teacher_clips
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # tools/: midi_render
 
-import midi_render  # noqa: E402
-import teacher_clips  # noqa: E402
-from signals import ALSA_DIR, SAMPLE_RATE, _read_mono, _to_rate, _trim_silence, cache_dir  # noqa: E402
+from rtst.testing import midi as midi_render
+from rtst.testing import clips as teacher_clips
+from rtst.testing.signals import ALSA_DIR, SAMPLE_RATE, _read_mono, _to_rate, _trim_silence, cache_dir
 
-from rtst.errors import ParameterError  # noqa: E402
+from rtst.errors import ParameterError
 
 __all__ = ["SAMPLE_RATE", "PEAK", "CLIPS", "Clip", "panel", "male_speech", "female_speech",
            "recorded_speech", "melody", "music", "percussive"]
@@ -191,8 +189,8 @@ def melody() -> Clip:
     x = _finish(_to_rate(*_read_mono(path)))
     return Clip("melody", x, "monophonic legato melody A2 E3 A3 C4 E4 D4 F4 A4 G4 E4 C4 A3 (0.3-0.6 s notes), "
                 "GM program 53 (0-based, Voice Oohs) with modulation-wheel vibrato and expression swells, MIDI "
-                "written by tools/midi_render.py, rendered by fluidsynth with FluidR3_GM at 48 kHz, downmixed",
-                "MIDI written by benchmarks/quality_panel.py, fluidsynth + FluidR3_GM",
+                "written by rtst/testing/midi.py, rendered by fluidsynth with FluidR3_GM at 48 kHz, downmixed",
+                "MIDI written by rtst/testing/panel.py, fluidsynth + FluidR3_GM",
                 "fluidsynth, fluid-soundfont-gm", "MIT (FluidR3_GM); the MIDI is the project's")
 
 

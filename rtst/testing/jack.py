@@ -13,6 +13,9 @@ import time
 
 import numpy as np
 
+#: Sample rate of the test server (tests, benchmarks/soak.py, tools).
+SAMPLE_RATE = 48000
+
 
 def jack_running() -> bool:
     """Whether a JACK server answers (never starts one)."""
@@ -45,6 +48,17 @@ def start_dummy_server(sample_rate: int, period: int, log):
         proc.wait()
     return None
 
+
+
+def start_jack(period: int, log_path, sample_rate: int = SAMPLE_RATE):
+    """Start the dummy-driver server with its log at ``log_path`` for a script; exits the script
+    with a one-line message if it cannot (``bash tools/setup.sh dev`` installs jackd2)."""
+    import sys
+
+    proc = start_dummy_server(sample_rate, period, open(log_path, "w"))
+    if proc is None:
+        sys.exit("jackd did not start with the dummy driver (bash tools/setup.sh dev installs jackd2)")
+    return proc
 
 class LoopProbe:
     """Plays ``signal`` into ``target_in`` and records ``target_out`` sample-synchronously.

@@ -6,14 +6,17 @@ Used by ``rtst bench`` and by the scripts in benchmarks/. No sound card involved
 
 from __future__ import annotations
 
+import subprocess
 import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 
 from rtst.config import StftConfig
 from rtst.dsp.stft import n_frames_for, stft
 
-__all__ = ["spectral_convergence_db", "run_processor", "percentiles_fraction"]
+__all__ = ["spectral_convergence_db", "run_processor", "percentiles_fraction", "git_revision", "version_of"]
 
 
 def spectral_convergence_db(signal: np.ndarray, target_mag: np.ndarray, stft_config: StftConfig) -> float:
@@ -95,3 +98,26 @@ def percentiles_fraction(hop_ns: np.ndarray, budget_us: float) -> dict:
     stats = {"p50": float(np.percentile(us, 50)), "p99": float(np.percentile(us, 99)),
              "p999": float(np.percentile(us, 99.9)), "max": float(us.max())}
     return {"us": stats, "percent_of_budget": {k: 100.0 * v / budget_us for k, v in stats.items()}}
+
+
+def version_of(package: str) -> str | None:
+    """The installed version of ``package``, or None when it is not installed."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def git_revision(where: str | Path | None = None) -> str | None:
+    """Short commit of the checkout holding ``where`` (default: this package), with ``-dirty`` when
+    tracked files differ from it; None outside a git checkout. Benchmarks record it beside their
+    figures so a result names the code that produced it."""
+    cwd = str(where or Path(__file__).resolve().parent)
+    try:
+        rev = subprocess.run(["git", "-C", cwd, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", cwd, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (rev + ("-dirty" if dirty else "")) if rev else None

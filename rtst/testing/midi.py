@@ -1,7 +1,7 @@
 """Minimal Standard MIDI File writer and fluidsynth renderer (no third-party MIDI library).
 
 The one place in the repository that writes MIDI. Used by ``tools/make_labelled_set.py`` (imported
-as a sibling module) and by ``benchmarks/teacher_clips.py``, which puts this folder on ``sys.path``
+as a sibling module) and by ``rtst/testing/clips.py``, which puts this folder on ``sys.path``
 (``Path(__file__).resolve().parents[1] / "tools"``) before ``import midi_render``.
 
 Times are in seconds; the file is format 0 (one track) with a fixed tempo, so a time maps exactly

@@ -1,6 +1,6 @@
 """A live session: the effect on the sound card plus everything around it on stage.
 
-:class:`LiveSession` owns the :class:`~rtst.io.stream.LiveEffect`, the telemetry block it
+:class:`LiveSession` owns the :class:`~rtst.live.stream.LiveEffect`, the telemetry block it
 publishes into, the :class:`~rtst.control.rig.Rig` and its control sources (the view, OSC, MIDI)
 and the recorder. Only the PortAudio callback runs on the audio thread; everything else lives on
 threads that block on I/O (OSC socket, MIDI port, the view's pipe, the recorder's timer) or in
@@ -129,8 +129,8 @@ class LiveSession:
                  morph_model=None, view: bool = False, view_options: dict | None = None, osc=None,
                  midi_port=None, midi_map=None, record=None, log=sys.stderr):
         from rtst.control.rig import Rig
-        from rtst.io.stream import LiveEffect
-        from rtst.io.telemetry import Telemetry
+        from rtst.live.stream import LiveEffect
+        from rtst.telemetry import Telemetry
 
         stft = processor.stft
         self.processor = processor
@@ -144,7 +144,7 @@ class LiveSession:
                                      lookahead=processor.phase.lookahead, latency_io=float("nan"))
             self.recorder = None
             if record is not None:
-                from rtst.io.record import Recorder
+                from rtst.live.recorder import Recorder
 
                 self.recorder = Recorder(record, self.telemetry)
                 self._closers.append(self.recorder.stop)

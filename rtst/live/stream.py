@@ -23,7 +23,7 @@ from rtst.dsp.ringbuffer import ring_history
 from rtst.engine import Processor
 from rtst.errors import DeviceError
 from rtst.io.devices import import_sounddevice, resolve_device
-from rtst.io.telemetry import (CALLBACKS, DEADLINE_MISSES, FAILURES, IN_OVERFLOW, IN_UNDERFLOW, OUT_OVERFLOW,
+from rtst.telemetry import (CALLBACKS, DEADLINE_MISSES, FAILURES, IN_OVERFLOW, IN_UNDERFLOW, OUT_OVERFLOW,
                                OUT_UNDERFLOW, XRUNS)
 
 __all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY"]
@@ -42,7 +42,7 @@ class LiveEffect:
     processor : Processor
         Built with ``block_size`` equal to ``stream_config.block_size`` (or None when that is 0).
     stream_config : StreamConfig
-    telemetry : rtst.io.telemetry.Telemetry, optional
+    telemetry : rtst.telemetry.Telemetry, optional
         Where the callback publishes its counters, every hop's magnitudes and compute time, and the
         input and output samples (for a view, meters or a recorder, in this or another process).
 

@@ -43,7 +43,7 @@ _H_MAGIC, _H_VERSION, _H_N_BINS, _H_FRAME_CAP, _H_AUDIO_CAP, _H_SAMPLE_RATE, _H_
 _H_FRAMES, _H_AUDIO, _H_CLOSED = 8, 9, 10
 #: The header slot counting published frames (see :func:`tap_frame`).
 FRAMES_SLOT = _H_FRAMES
-#: header[STREAM_COUNTERS:STREAM_COUNTERS + 8] holds the live stream's counters (rtst.io.stream).
+#: header[STREAM_COUNTERS:STREAM_COUNTERS + 8] holds the live stream's counters (rtst.live.stream).
 STREAM_COUNTERS = 16
 #: Slots within those counters: the stream's callback writes them, the view reads them.
 (CALLBACKS, XRUNS, DEADLINE_MISSES, FAILURES,

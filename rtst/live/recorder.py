@@ -1,6 +1,6 @@
 """Recording the live effect: input and output to one WAV file, written from a background thread.
 
-The audio thread only appends samples to the telemetry's audio ring (:mod:`rtst.io.telemetry`).
+The audio thread only appends samples to the telemetry's audio ring (:mod:`rtst.telemetry`).
 A :class:`Recorder` thread drains that ring every ``interval_s`` and appends the samples to a
 32-bit float, 2-channel WAV file (channel 1: input, channel 2: output, both as the sound card saw
 them in the same callback, so the output trails the input by the effect's latency). After each
@@ -105,7 +105,7 @@ class Recorder:
     ----------
     path : path-like
         New ``.wav`` file (checked here, so a bad path fails before the stream starts).
-    telemetry : rtst.io.telemetry.Telemetry
+    telemetry : rtst.telemetry.Telemetry
     interval_s : float
         Drain period; at most this much audio is lost if the process is killed.
     """

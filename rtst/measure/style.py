@@ -656,7 +656,7 @@ def pitch_kept(output, content, sample_rate: int, *, fmin_hz: float = 50.0, fmax
 
     Both signals are resampled to 22050 Hz and tracked by pYIN (``librosa.pyin``, ``fmin_hz`` ..
     ``fmax_hz``, 2048-sample frames every ``hop_length`` samples, so both share one frame grid;
-    the output must be time-aligned with the content, as :func:`rtst.benchmark.run_processor`
+    the output must be time-aligned with the content, as :func:`rtst.measure.bench.run_processor`
     returns it). A frame is voiced where pYIN says so, the frame's normalised autocorrelation at
     the f0 period is at least :data:`PERIODICITY_MIN` (pYIN alone calls white noise voiced) and
     (in the content) the frame is within :data:`VOICED_FLOOR_DB` of the content's loudest. Over
