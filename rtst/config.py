@@ -10,9 +10,8 @@ import dataclasses
 import numbers
 from typing import Optional, Union
 
-import numpy as np
-
 from rtst.errors import ParameterError
+from rtst.validate import require_float, require_int  # noqa: F401  (require_float: until rtst.phase imports it from rtst.validate)
 
 __all__ = ["StftConfig", "StreamConfig", "SAMPLE_RATE_RANGE_HZ", "DEFAULT_STFT", "PRESET_STFT"]
 
@@ -22,14 +21,6 @@ _N_FFT_RANGE = (16, 65536)
 #: Smallest allowed ratio min/max of the squared-window overlap-add; below it the canonical dual
 #: window would amplify noise by more than 30 dB, i.e. the overlap-add is not practically invertible.
 MIN_OLA_RATIO = 1e-3
-
-
-def _require_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ParameterError(f"{name}={value!r} must be an integer")
-    if not low <= int(value) <= high:
-        raise ParameterError(f"{name}={value} must be between {low} and {high}")
-    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +45,11 @@ class StftConfig:
     window: str = "hann"
 
     def __post_init__(self):
-        _require_int("sample_rate", self.sample_rate, *SAMPLE_RATE_RANGE_HZ)
-        n_fft = _require_int("n_fft", self.n_fft, *_N_FFT_RANGE)
+        require_int("sample_rate", self.sample_rate, *SAMPLE_RATE_RANGE_HZ)
+        n_fft = require_int("n_fft", self.n_fft, *_N_FFT_RANGE)
         if n_fft & (n_fft - 1):
             raise ParameterError(f"n_fft={n_fft} must be a power of two")
-        _require_int("hop_length", self.hop_length, 1, n_fft)
+        require_int("hop_length", self.hop_length, 1, n_fft)
         from rtst.dsp import windows  # local: windows imports nothing from config, avoids a cycle
 
         if self.window not in windows.WINDOWS:
@@ -121,28 +112,10 @@ class StreamConfig:
     output_channels: int = 2
 
     def __post_init__(self):
-        _require_int("block_size", self.block_size, 0, 65536)
-        _require_int("output_channels", self.output_channels, 1, 64)
+        require_int("block_size", self.block_size, 0, 65536)
+        require_int("output_channels", self.output_channels, 1, 64)
         if isinstance(self.latency, str):
             if self.latency not in ("low", "high"):
                 raise ParameterError(f"latency={self.latency!r} must be 'low', 'high' or seconds")
         elif not (isinstance(self.latency, numbers.Real) and 0 <= float(self.latency) <= 1.0):
             raise ParameterError(f"latency={self.latency!r} must be between 0 and 1 seconds")
-
-
-def require_positive_ints(obj, names, prefix: str = "") -> None:
-    """Raise ParameterError ``"<prefix><name>=<value> must be a positive integer"`` for the first
-    attribute of ``obj`` among ``names`` that is not an int >= 1 (bools are refused)."""
-    for name in names:
-        value = getattr(obj, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ParameterError(f"{prefix}{name}={value!r} must be a positive integer")
-
-
-def require_float(name: str, value, low: float, high: float) -> float:
-    """Validate a scalar parameter in [low, high] and return it as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ParameterError(f"{name}={value!r} must be a finite number")
-    if not low <= float(value) <= high:
-        raise ParameterError(f"{name}={value} must be between {low} and {high}")
-    return float(value)

@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from rtst.errors import ParameterError
+from rtst.validate import require_int
 
 __all__ = ["Telemetry", "HEADER_LEN", "STATE_LEN", "STATE", "FRAMES_SLOT", "tap_frame", "publish"]
 
@@ -119,8 +120,7 @@ class Telemetry:
                  frame_seconds: float = 2.0, audio_seconds: float = 4.0, shared: bool = False):
         for name, value in (("n_bins", n_bins), ("sample_rate", sample_rate), ("hop_length", hop_length),
                             ("n_fft", n_fft)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be a positive integer")
+            require_int(name, value, 1, 1 << 30, rule="a positive integer")
         if not (0 < frame_seconds <= 600 and 0 < audio_seconds <= 600):
             raise ParameterError(f"frame_seconds={frame_seconds} and audio_seconds={audio_seconds} must be in (0, 600]")
         frame_cap = _pow2_at_least(max(64, int(np.ceil(frame_seconds * sample_rate / hop_length))))

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from rtst.errors import DeviceError, ParameterError
+from rtst.validate import require_int
 
 __all__ = ["MidiMapping", "MidiControl", "DEFAULT_MAPPING", "open_midi_input", "midi_input_names"]
 
@@ -57,8 +58,10 @@ class MidiMapping:
         if unknown:
             raise bad(f"unknown key(s) {', '.join(unknown)} (known: channel, cc, notes, program)")
         self.channel = table.get("channel", 0)
-        if isinstance(self.channel, bool) or not isinstance(self.channel, int) or not 0 <= self.channel <= 16:
-            raise bad(f"channel={self.channel!r} must be 0 (all) or 1..16")
+        try:
+            require_int("channel", self.channel, 0, 16, rule="0 (all) or 1..16")
+        except ParameterError as exc:
+            raise bad(str(exc)) from None
         self.cc = {}
         for key, name in dict(table.get("cc", {})).items():
             try:
@@ -74,8 +77,10 @@ class MidiMapping:
         for name, first in dict(table.get("notes", {})).items():
             if name not in _CHOICES:
                 raise bad(f"notes.{name} must be one of {', '.join(_CHOICES)}")
-            if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= 127:
-                raise bad(f"notes.{name}={first!r} must be a note number 0..127")
+            try:
+                require_int(f"notes.{name}", first, 0, 127, rule="a note number 0..127")
+            except ParameterError as exc:
+                raise bad(str(exc)) from None
             self.notes[name] = first
         program = dict(table.get("program", {}))
         if set(program) - {"model"} or not isinstance(program.get("model", False), bool):

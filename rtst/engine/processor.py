@@ -21,7 +21,8 @@ import time
 import numpy as np
 from numba import njit
 
-from rtst.config import StftConfig, require_float
+from rtst.config import StftConfig
+from rtst.validate import require_float
 from rtst.dsp.fft import RfftPlan
 from rtst.dsp.ringbuffer import ring_history
 from rtst.dsp.stft import analyse_frame, synthesise_frame

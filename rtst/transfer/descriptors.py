@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rtst.config import StftConfig, require_positive_ints
+from rtst.config import StftConfig
+from rtst.validate import require_positive_ints
 from rtst.errors import ModelError, ParameterError
 
 __all__ = ["DescriptorConfig", "RandomConv1d", "RandomConv2d", "WyseDescriptor", "build_descriptor",

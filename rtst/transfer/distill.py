@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtst.config import StftConfig, require_positive_ints
+from rtst.config import StftConfig
+from rtst.validate import require_positive_ints
 from rtst.errors import ModelError, ParameterError
 from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
 from rtst.transfer.losses import HEADROOM, EnvelopeStyle

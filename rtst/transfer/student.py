@@ -49,7 +49,8 @@ import torch
 from torch import nn
 
 from rtst import __version__
-from rtst.config import StftConfig, require_positive_ints
+from rtst.config import StftConfig
+from rtst.validate import require_positive_ints
 from rtst.errors import ParameterError
 from rtst.transfer.features import band_matrix
 

@@ -20,6 +20,7 @@ import torch
 
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
+from rtst.validate import require_int
 from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
 from rtst.transfer.features import features_to_audio, signal_features
 from rtst.transfer.losses import TeacherObjective
@@ -77,12 +78,10 @@ class TeacherConfig:
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES
 
     def __post_init__(self):
-        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or not 0 <= self.iterations <= 100000:
-            raise ParameterError(f"iterations={self.iterations!r} must be an integer from 0 to 100000")
+        require_int("iterations", self.iterations, 0, 100000)
         if self.init not in INITS:
             raise ParameterError(f"init={self.init!r} must be one of {', '.join(INITS)}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 63:
-            raise ParameterError(f"seed={self.seed!r} must be an integer in 0..2**63-1")
+        require_int("seed", self.seed, 0, 2 ** 63 - 1, rule="an integer in 0..2**63-1")
         if not 1 <= self.history_size <= 1000:
             raise ParameterError(f"history_size={self.history_size} must be 1..1000")
 

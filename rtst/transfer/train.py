@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rtst.config import StftConfig, require_positive_ints
+from rtst.config import StftConfig
+from rtst.validate import require_positive_ints
 from rtst.errors import AudioFileError, ParameterError
 from rtst.transfer.descriptors import DescriptorConfig, build_descriptor, save_descriptor
 from rtst.transfer.features import signal_features

@@ -24,6 +24,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui
 
 from rtst.errors import ParameterError
+from rtst.validate import require_int
 
 __all__ = ["SpectrogramImage", "SpectrogramPlot", "RingImageItem", "AXES", "HISTORY_S", "MAX_COLUMNS"]
 
@@ -77,8 +78,7 @@ class SpectrogramImage:
                  log_rows: int = 512, axis: str = "linear", colormap: str = "inferno"):
         for name, value in (("n_bins", n_bins), ("sample_rate", sample_rate), ("hop_length", hop_length),
                             ("n_fft", n_fft), ("max_columns", max_columns), ("log_rows", log_rows)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be a positive integer")
+            require_int(name, value, 1, 1 << 30, rule="a positive integer")
         if n_bins < 2:
             raise ParameterError(f"n_bins={n_bins} must be at least 2")
         if not 0 < history_s <= 600:
