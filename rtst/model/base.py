@@ -1,19 +1,19 @@
-"""Step-model interface and the built-in identity model."""
+"""Step-model interface and the built-in identity model.
+
+:func:`rtst.model.load_model` (in :mod:`rtst.model.registry`) turns a name or path into a model.
+"""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 
 from rtst.config import StftConfig
 from rtst.errors import ModelError
+# still importable from here for the code that has always found the folder here; new code uses
+# rtst.model.MODELS_DIR
+from rtst.model.shipped import MODELS_DIR
 
-__all__ = ["StepModel", "IdentityModel", "load_model", "MODELS_DIR"]
-
-#: Folder of shipped models (``models/`` at the repository root).
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+__all__ = ["StepModel", "IdentityModel", "MODELS_DIR"]
 
 
 class StepModel:
@@ -70,25 +70,3 @@ class IdentityModel(StepModel):
         """Real-time safe: one in-place copy."""
         np.copyto(mag_out, mag_in)
 
-
-def load_model(name_or_path: str | os.PathLike | None) -> StepModel:
-    """Resolve a model by name (``'identity'`` or a file in ``models/``) or by path.
-
-    Raises
-    ------
-    ModelError
-        If the model does not exist or cannot be loaded.
-    """
-    if name_or_path is None or str(name_or_path) == "identity":
-        return IdentityModel()
-    text = str(name_or_path)
-    candidates = [Path(text)]
-    if os.sep not in text and not text.endswith(".onnx"):
-        candidates.append(MODELS_DIR / f"{text}.onnx")
-    for path in candidates:
-        if path.is_file():
-            from rtst.model.onnx import OnnxStepModel  # onnxruntime only when a file is used
-
-            return OnnxStepModel(path)
-    available = ["identity"] + sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
-    raise ModelError(f"model {text!r} not found (available: {', '.join(available)})")

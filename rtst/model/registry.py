@@ -1,0 +1,73 @@
+"""Model names and files: :func:`load_model` and :func:`list_models`.
+
+A name is ``'identity'`` (built in) or the stem of a file in the shipped models' folder
+(:data:`rtst.model.shipped.MODELS_DIR`); anything else is taken as a path to an ONNX step model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rtst.errors import ModelError
+from rtst.model.base import IdentityModel, StepModel
+from rtst.model.shipped import MODELS_DIR, models_dir
+
+__all__ = ["load_model", "list_models", "MODELS_DIR", "models_dir"]
+
+#: The built-in model's name: it has no file.
+IDENTITY = "identity"
+
+
+def list_models() -> list[str]:
+    """Names :func:`load_model` accepts: ``'identity'`` first, then the shipped models, sorted.
+
+    Returns
+    -------
+    list of str
+        ``'identity'`` and the stem of each ``.onnx`` file in :data:`MODELS_DIR`.
+
+    Examples
+    --------
+    >>> from rtst.model import list_models
+    >>> names = list_models()
+    >>> names[0]
+    'identity'
+    >>> {"cello", "bells", "organ", "cello-ll"} <= set(names)
+    True
+    """
+    return [IDENTITY] + sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
+
+
+def load_model(name_or_path: str | os.PathLike | None) -> StepModel:
+    """Resolve a model by name (one of :func:`list_models`) or by the path of an ONNX file.
+
+    Parameters
+    ----------
+    name_or_path : str, os.PathLike or None
+        ``'identity'`` or ``None`` for the built-in identity model, a shipped model's name
+        (``'cello'``), or a path to an ``.onnx`` step model.
+
+    Returns
+    -------
+    StepModel
+        A fresh instance: callers that run a model twice at once load it twice.
+
+    Raises
+    ------
+    ModelError
+        If the model does not exist or cannot be loaded.
+    """
+    if name_or_path is None or str(name_or_path) == IDENTITY:
+        return IdentityModel()
+    text = str(name_or_path)
+    candidates = [Path(text)]
+    if os.sep not in text and not text.endswith(".onnx"):
+        candidates.append(MODELS_DIR / f"{text}.onnx")
+    for path in candidates:
+        if path.is_file():
+            # numba and onnxruntime are imported only when a model file is used
+            from rtst.model.onnx import OnnxStepModel
+
+            return OnnxStepModel(path)
+    raise ModelError(f"model {text!r} not found (available: {', '.join(list_models())}, or a path to an .onnx file)")
