@@ -7,7 +7,7 @@ from rtst.cli import main
 from rtst.config import StftConfig
 from rtst.engine import Processor
 from rtst.errors import ModelError
-from rtst.model import load_model
+from rtst.model import list_models, load_model
 
 CFG = StftConfig(n_fft=512, hop_length=128)
 
@@ -73,6 +73,14 @@ def test_not_onnx_at_all(tmp_path):
     path.write_text("hello")
     with pytest.raises(ModelError, match=r"cannot load model"):
         load_model(path)
+
+
+def test_unknown_name_is_a_model_error_listing_the_names():
+    with pytest.raises(ModelError) as info:
+        load_model("no-such-model")
+    message = str(info.value)
+    assert "'no-such-model' not found" in message and "\n" not in message
+    assert ", ".join(list_models()) in message
 
 
 def test_cli_render_with_onnx_model_and_mismatch_error(echo_path, tmp_path, rng, capsys):

@@ -16,8 +16,7 @@ from conftest import allocation_rounds
 from rtst.testing.onnx_models import step_through
 from rtst.config import PRESET_STFT
 from rtst.engine import Processor
-from rtst.model import load_model
-from rtst.model.base import MODELS_DIR
+from rtst.model import MODELS_DIR, list_models, load_model
 from rtst.phase import METHODS
 
 ort = pytest.importorskip("onnxruntime")
@@ -36,6 +35,13 @@ def signal(sample_rate, seconds, seed=0):
     x[n // 2:n // 2 + n // 8] += 0.1 * rng.standard_normal(n // 8)
     x[3 * n // 4] += 0.8
     return x.astype(np.float32)
+
+
+def test_list_models_names_identity_then_every_shipped_model_with_its_files():
+    assert list_models() == ["identity"] + sorted(NAMES)
+    for path in SHIPPED:
+        for companion in (".golden.npz", ".style.flac"):
+            assert path.with_name(path.stem + companion).is_file(), f"{path.stem} lacks its {companion}"
 
 
 def test_the_shipped_set_covers_three_styles_and_the_low_latency_preset():
