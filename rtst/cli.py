@@ -17,15 +17,13 @@ import numpy as np
 
 from rtst import __version__
 from rtst.errors import DeviceError, RtstError
-from rtst.presets import DEFAULT_PHASE  # rtst.presets imports nothing heavy (--help stays fast)
+from rtst.presets import DEFAULT_PHASE, DEFAULT_PRESET, PRESET_NAMES, PRESETS  # light: --help stays fast
 from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
 
 __all__ = ["main", "build_parser"]
 
 #: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
 PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
-#: Presets (rtst.presets; literal here so --help needs no import).
-PRESET_CHOICES = ("low-latency", "default", "quality")
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
 
 
@@ -36,10 +34,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _add_engine_args(p: argparse.ArgumentParser, presets=PRESET_CHOICES) -> None:
+def _add_engine_args(p: argparse.ArgumentParser, presets=PRESET_NAMES) -> None:
     p.add_argument("--preset", default=None, choices=presets,
                    help=f"named model + phase settings ({', '.join(presets)}); options given too win")
-    p.add_argument("--model", default=None, help="model name in models/, a .onnx path, or 'identity' (default)")
+    p.add_argument("--model", default=None,
+                   help=f"shipped model name (rtst.list_models()), a .onnx path, or 'identity' (default: the preset's; "
+                        f"without a preset, the {DEFAULT_PRESET} preset's: {PRESETS[DEFAULT_PRESET].model})")
     p.add_argument("--phase", default=None, choices=PHASE_CHOICES,
                    help="phase reconstruction method (default: the model's preset's, see rtst.presets."
                         f"phase_for_model; {DEFAULT_PHASE} for a model no preset covers)")
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the full pipeline per hop against the real-time budget (no sound card)")
     p.add_argument("--input", default=None, metavar="AUDIO", help="audio to stream (default: the bundled demo clip)")
     p.add_argument("--seconds", type=float, default=10.0, help="audio to stream, looping the input (default 10)")
-    _add_engine_args(p, presets=PRESET_CHOICES + ("all",))
+    _add_engine_args(p, presets=PRESET_NAMES + ("all",))
 
     p = sub.add_parser("latency", help="measure the round-trip latency by loopback (JACK: wired automatically)")
     p.add_argument("--input", default=None, metavar="DEV", help="input device index or name (default device if omitted)")
@@ -217,128 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _apply_preset(args, model=None) -> None:
-    """Fill model, phase and lookahead from ``--preset`` where not given, else from the model
-    (:func:`rtst.presets.phase_for_model`; ``model`` is the loaded model when the caller has it)."""
-    from rtst.presets import phase_for_model
+def _settings(args, **given):
+    """What to run, from --preset/--model/--phase/... (rtst.presets.resolve: one pass, one place)."""
+    from rtst.presets import resolve
 
-    preset = None
-    if getattr(args, "preset", None) is not None:
-        from rtst.presets import get_preset
-
-        preset = get_preset(args.preset)
-    if args.model is None:
-        args.model = preset.model if preset else "identity"
-    if args.phase is None:
-        phase, lookahead = (preset.phase, preset.lookahead) if preset else phase_for_model(model or args.model)
-        args.phase = phase
-        if args.lookahead is None:
-            args.lookahead = lookahead
-
-
-def _make_processor(args, block_size):
-    from rtst.config import StftConfig
-    from rtst.engine import Processor
-    from rtst.model import load_model
-
-    if args.model is None and getattr(args, "preset", None) is not None:
-        _apply_preset(args)
-    model = load_model(args.model)
-    _apply_preset(args, model)
-    base = model.stft or StftConfig()
-    stft_config = StftConfig(
-        sample_rate=args.sample_rate if args.sample_rate is not None else base.sample_rate,
-        n_fft=args.n_fft if args.n_fft is not None else base.n_fft,
-        hop_length=args.hop_length if args.hop_length is not None else base.hop_length,
-        window=args.window if args.window is not None else base.window,
-    )
-    if block_size is None:
-        block_size = stft_config.hop_length
-    options = {key: getattr(args, key) for key in ("iterations", "tol", "seed")
-               if getattr(args, key) is not None}
-    return Processor(stft_config, model=model, phase=args.phase, lookahead=args.lookahead,
-                     mix=args.mix, block_size=block_size or None, phase_options=options)
-
-
-def _render_file(args, input_path, output_path) -> dict:
-    from rtst.io.files import read_audio, resample, write_audio
-    from rtst.measure.report import build_report, write_report
-
-    if args.block_size is not None and args.block_size < 1:
-        from rtst.errors import ParameterError
-
-        raise ParameterError(f"block_size={args.block_size} must be at least 1 for render")
-    audio, file_rate, info = read_audio(input_path)
-    # one processor (and model state) per channel; channel 0's is the one reported
-    processor = _make_processor(args, args.block_size)
-    engine_rate = processor.stft.sample_rate
-    x = resample(audio, file_rate, engine_rate)  # [n, channels]
-    n, channels = x.shape
-    latency = processor.latency_samples
-    block = processor.block_size or processor.stft.hop_length
-    y = np.zeros((n, channels), dtype=np.float32)
-    t0 = time.perf_counter()
-    processors = [processor] + [_make_processor(args, args.block_size) for _ in range(channels - 1)]
-    for ch, proc in enumerate(processors):
-        # feed `latency` extra zeros so the tail comes out, then drop the first `latency` samples
-        src = np.zeros(n + latency + block, dtype=np.float32)
-        src[:n] = x[:, ch]
-        dst = np.zeros_like(src)
-        for start in range(0, src.shape[0], block):
-            proc.process(src[start:start + block], dst[start:start + block])
-        y[:, ch] = dst[latency:latency + n]
-    wall_s = time.perf_counter() - t0
-    out = resample(y, engine_rate, file_rate)
-    if out.shape[0] != audio.shape[0]:  # resampling round trip may differ by a sample
-        fixed = np.zeros_like(audio)
-        m = min(out.shape[0], audio.shape[0])
-        fixed[:m] = out[:m]
-        out = fixed
-    write_audio(output_path, out, file_rate, subtype=info["subtype"], protect=(input_path,))
-    duration_s = n / engine_rate
-    extra = {
-        "preset": args.preset,
-        "input": {"path": str(input_path), "sample_rate": file_rate, "channels": info["channels"],
-                  "resampled": file_rate != engine_rate, "duration_s": round(duration_s, 3)},
-        "output": str(output_path),
-        "wall_s": round(wall_s, 3),
-        "rtf": round(wall_s / (duration_s * channels), 5),
-    }
-    for proc in processors[1:]:  # merge safety counters of the other channels
-        for key, value in proc.stats.items():
-            extra.setdefault("safety_other_channels", {}).setdefault(key, 0)
-            extra["safety_other_channels"][key] += value
-    report = build_report(processor, extra=extra)
-    if args.report:
-        write_report(args.report, report)
-    return report
-
-
-# ------------------------------------------------------------------------------------------ commands
-def cmd_devices(args) -> int:
-    from rtst.io.devices import format_devices, list_devices
-
-    devices = list_devices()
-    print(json.dumps(devices, indent=2) if args.json else format_devices(devices))
-    return 0
-
-
-def cmd_render(args) -> int:
-    report = _render_file(args, Path(args.input), Path(args.output))
-    lat = report["latency_samples"]
-    print(
-        f"rendered {args.input} -> {args.output}: {report['frames']} hops, latency {lat['total']} samples "
-        f"compensated, hop compute p50 {report['hop_compute_us']['p50']:.1f} us / p99 "
-        f"{report['hop_compute_us']['p99']:.1f} us of {report['budget_us']:.0f} us budget, RTF {report['rtf']:.4f}"
-    )
-    return 0
-
-
-def cmd_demo(args) -> int:
-    args.input = str(DEMO_CLIP)
-    args.block_size = None
-    print(f"rendering the bundled demo clip {DEMO_CLIP.name} hop by hop through the streaming engine")
-    return cmd_render(args)
+    engine = {k: getattr(args, k) for k in ("preset", "model", "phase", "lookahead", "sample_rate", "n_fft",
+                                              "hop_length", "window", "mix")}
+    engine.update(given)
+    return resolve(**engine, phase_options={k: getattr(args, k) for k in ("iterations", "tol", "seed")})
 
 
 def _host_latency(text: str):
@@ -353,25 +239,64 @@ def _host_latency(text: str):
         raise ParameterError(f"--latency={text!r} must be low, high or seconds") from None
 
 
+def _write_report(args, report: dict) -> None:
+    if args.report:
+        from rtst.measure.report import write_report
+
+        write_report(args.report, report)
+
+
+# ------------------------------------------------------------------------------------------ commands
+def cmd_devices(args) -> int:
+    from rtst.io.devices import format_devices, list_devices
+
+    devices = list_devices()
+    print(json.dumps(devices, indent=2) if args.json else format_devices(devices))
+    return 0
+
+
+def cmd_render(args) -> int:
+    from rtst.render import render_file
+
+    settings = _settings(args)
+    report = render_file(args.input, args.output, settings, block_size=args.block_size)
+    _write_report(args, report)
+    lat = report["latency_samples"]
+    print(
+        f"rendered {args.input} -> {args.output} with the {report['model']!r} model / {report['phase']} phase: "
+        f"{report['frames']} hops, latency {lat['total']} samples compensated, hop compute p50 "
+        f"{report['hop_compute_us']['p50']:.1f} us / p99 {report['hop_compute_us']['p99']:.1f} us of "
+        f"{report['budget_us']:.0f} us budget, RTF {report['rtf']:.4f}"
+    )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    args.input = str(DEMO_CLIP)
+    args.block_size = None
+    print(f"rendering the bundled demo clip {DEMO_CLIP.name} hop by hop through the streaming engine")
+    return cmd_render(args)
+
+
 def cmd_live(args) -> int:
     from rtst.config import StreamConfig
-    from rtst.measure.report import build_report, write_report
+    from rtst.errors import ParameterError
+    from rtst.live import LiveSession
+    from rtst.live.session import switchable_models
+    from rtst.measure.report import live_report
+    from rtst.model import load_model
 
     latency = _host_latency(args.latency)
-    from rtst.live import LiveSession
-
-    processor = _make_processor(args, args.block_size)
-    stream_config = StreamConfig(
-        input_device=args.input, output_device=args.output,
-        block_size=processor.block_size or 0, latency=latency,
-    )
+    settings = _settings(args)
+    block_size = settings.stft.hop_length if args.block_size is None else args.block_size
+    processor = settings.processor(block_size)
+    stream_config = StreamConfig(input_device=args.input, output_device=args.output,
+                                 block_size=processor.block_size or 0, latency=latency)
     osc = None
     if args.osc is not None:
         from rtst.control.osc import parse_address
 
         osc = parse_address(args.osc)
-    from rtst.errors import ParameterError
-
     if not 1.0 <= args.view_fps <= 120.0:
         raise ParameterError(f"--view-fps={args.view_fps} must be from 1 to 120")
     view_options = {"fps": args.view_fps}
@@ -381,8 +306,9 @@ def cmd_live(args) -> int:
         if not 0 <= args.view_screenshot_after <= 3600:
             raise ParameterError(f"--view-screenshot-after={args.view_screenshot_after} must be from 0 to 3600 s")
         view_options.update(screenshot=args.view_screenshot, screenshot_after_s=args.view_screenshot_after)
-    session = LiveSession(processor, stream_config, models=_live_models(args, processor), phases=PHASE_CHOICES,
-                          morph_model=_load_named(args.morph_model), view=args.view, view_options=view_options, osc=osc,
+    session = LiveSession(processor, stream_config, models=switchable_models(processor, args.models),
+                          morph_model=None if args.morph_model is None else load_model(args.morph_model),
+                          view=args.view, view_options=view_options, osc=osc,
                           midi_port=args.midi, midi_map=args.midi_map, record=args.record)
     effect = session.effect
     session_extra = {}
@@ -408,19 +334,11 @@ def cmd_live(args) -> int:
         pass
     finally:
         session_extra = session.stop()
-    io_latency = effect.io_latency_samples
-    live_stats = effect.stats
-    report = build_report(processor, io_latency=io_latency, xruns=live_stats["xruns"],
-                          extra={"preset": args.preset, "stream": {**live_stats, "block_size": stream_config.block_size,
-                                            "started_monotonic_s": effect.started_at,
-                                            "xrun_times_s": effect.xrun_times_s(),
-                                            "deadline_miss_times_s": effect.deadline_miss_times_s(),
-                                            "input_device": effect.input_device,
-                                            "output_device": effect.output_device}, **session_extra})
-    if args.report:
-        write_report(args.report, report)
-    print(f"live: {live_stats['callbacks']} callbacks, {live_stats['xruns']} xruns, "
-          f"{live_stats['deadline_misses']} deadline misses", file=sys.stderr)
+    report = live_report(processor, effect, stream_config, preset=settings.preset, extra=session_extra)
+    _write_report(args, report)
+    stream = report["stream"]
+    print(f"live: {stream['callbacks']} callbacks, {stream['xruns']} xruns, "
+          f"{stream['deadline_misses']} deadline misses", file=sys.stderr)
     record = session_extra.get("record")
     if record:
         print(f"live: recorded {record['seconds']:.1f} s to {record['path']}"
@@ -429,104 +347,38 @@ def cmd_live(args) -> int:
     return 0
 
 
-def _load_named(name):
-    if name is None:
-        return None
-    from rtst.model import load_model
-
-    return load_model(name)
-
-
-def _live_models(args, processor) -> dict:
-    """Models the performer can switch to, each its own instance, keyed by name."""
-    from rtst.model import load_model
-    from rtst.model.base import MODELS_DIR
-    from rtst.errors import ModelError
-
-    models = {processor.model.name: processor.model}
-    if args.models is not None:
-        for name in args.models:
-            model = load_model(name)
-            model.check(processor.stft)  # an explicit choice that does not fit is an error
-            models.setdefault(model.name, model)
-        return models
-    for name in ["identity"] + sorted(p.stem for p in MODELS_DIR.glob("*.onnx")):
-        if name in models:
-            continue
-        try:
-            model = load_model(name)
-            model.check(processor.stft)
-        except ModelError:  # trained for another STFT: not offered
-            continue
-        models[model.name] = model
-    return models
-
-
 def cmd_bench(args) -> int:
     from rtst.errors import ParameterError
-    from rtst.measure.report import write_report
+    from rtst.measure.bench import bench_settings
+    from rtst.presets import PRESET_NAMES
 
     if not 0.5 <= args.seconds <= 3600:
         raise ParameterError(f"--seconds={args.seconds} must be from 0.5 to 3600")
-    if args.preset != "all":
-        report = _bench_one(args)
-        if args.report:
-            write_report(args.report, report)
-        return 0
-    import copy
-
-    reports = {}
-    for name in PRESET_CHOICES:  # each preset in turn, the same audio, nothing else given overrides
-        one = copy.copy(args)
-        one.preset = name
-        reports[name] = _bench_one(one)
-    if args.report:
-        write_report(args.report, {"presets": reports})
-    return 0
-
-
-def _bench_one(args) -> dict:
-    from rtst.measure.bench import percentiles_fraction, run_processor
-    from rtst.io.files import read_audio, resample
-    from rtst.measure.report import build_report
-
-    processor = _make_processor(args, None)
     path = Path(args.input) if args.input else DEMO_CLIP
-    audio, rate, _ = read_audio(path)
-    x = resample(audio, rate, processor.stft.sample_rate).mean(axis=1)
-    n = int(args.seconds * processor.stft.sample_rate)
-    x = np.resize(x, n)  # loop the clip
-    result = run_processor(processor, x)
-    timing = percentiles_fraction(result["hop_ns"], processor.budget_us)
-    duration_s = n / processor.stft.sample_rate
-    extra = {
-        "preset": args.preset,
-        "input": str(path), "duration_s": round(duration_s, 3), "wall_s": round(result["wall_s"], 3),
-        "rtf": round(result["wall_s"] / duration_s, 5),
-        "hop_compute_percent_of_budget": {k: round(v, 3) for k, v in timing["percent_of_budget"].items()},
-        "spectral_convergence_db": round(result["spectral_convergence_db"], 2),
-        "phase_options": _phase_options(processor.phase),
-    }
-    report = build_report(processor, extra=extra)
-    pct = timing["percent_of_budget"]
-    lat = report["latency_samples"]
-    print(
-        (f"[{args.preset}] " if args.preset else "")
-        + f"bench {processor.model.name} / {processor.phase.name} (lookahead {processor.phase.lookahead}), "
-        f"n_fft {processor.stft.n_fft} hop {processor.stft.hop_length} @ {processor.stft.sample_rate} Hz, "
-        f"{duration_s:.1f} s: hop compute p50 {pct['p50']:.2f} % / p99 {pct['p99']:.2f} % / "
-        f"p99.9 {pct['p999']:.2f} % / max {pct['max']:.2f} % of the {processor.budget_us:.0f} us budget; "
-        f"RTF {extra['rtf']:.4f}; latency {lat['algorithmic']} samples "
-        f"({lat['algorithmic'] / processor.stft.sample_rate * 1e3:.1f} ms) algorithmic; "
-        f"spectral convergence {extra['spectral_convergence_db']:.1f} dB"
-    )
-    return report
+    # "all": each preset in turn, on the same audio, with nothing else given overriding it
+    names = PRESET_NAMES if args.preset == "all" else (args.preset,)
+    reports = {}
+    for name in names:
+        report = bench_settings(_settings(args, preset=name), path, args.seconds)
+        reports[name] = report
+        pct, lat, sr = report["hop_compute_percent_of_budget"], report["latency_samples"], report["sample_rate"]
+        print(
+            (f"[{report['preset']}] " if report["preset"] else "")
+            + f"bench {report['model']} / {report['phase']} (lookahead {report['lookahead']}), "
+            f"n_fft {report['n_fft']} hop {report['hop_length']} @ {sr} Hz, {report['duration_s']:.1f} s: "
+            f"hop compute p50 {pct['p50']:.2f} % / p99 {pct['p99']:.2f} % / p99.9 {pct['p999']:.2f} % / "
+            f"max {pct['max']:.2f} % of the {report['budget_us']:.0f} us budget; RTF {report['rtf']:.4f}; "
+            f"latency {lat['algorithmic']} samples ({lat['algorithmic'] / sr * 1e3:.1f} ms) algorithmic; "
+            f"spectral convergence {report['spectral_convergence_db']:.1f} dB"
+        )
+    _write_report(args, {"presets": reports} if args.preset == "all" else reports[args.preset])
+    return 0
 
 
 def cmd_latency(args) -> int:
     from rtst.errors import ParameterError
     from rtst.measure.loopback import LoopbackMeasurement
-    from rtst.measure.report import build_report, write_report
+    from rtst.measure.report import latency_report
 
     host_latency = _host_latency(args.latency)
     if args.block_size is not None and args.block_size < 1:
@@ -535,27 +387,15 @@ def cmd_latency(args) -> int:
     if args.through_effect:
         # the effect's latency depends only on its STFT, lookahead and block size: measure it with
         # the identity model and the input's phase, whose output is the input delayed, exactly
-        from rtst.model import load_model
+        from rtst.model import IdentityModel
 
-        preset = None
-        if args.preset is not None:
-            from rtst.presets import get_preset
-
-            preset = get_preset(args.preset)
-        base = load_model(args.model or (preset.model if preset else "identity")).stft
-        if base is not None:
-            args.sample_rate = args.sample_rate or base.sample_rate
-            args.n_fft = args.n_fft or base.n_fft
-            args.hop_length = args.hop_length or base.hop_length
-            args.window = args.window or base.window
-        if args.lookahead is None and preset is not None and args.phase is None:
-            args.lookahead = preset.lookahead
-        args.model = "identity"
-        args.phase = args.phase or "input"
-        args.preset = None
-        processor = _make_processor(args, args.block_size)
-        sample_rate = processor.stft.sample_rate
-        block = processor.block_size or processor.stft.hop_length
+        # with no model and no preset, any STFT given is measured (the identity model takes any)
+        settings = _settings(args, model=args.model or ("identity" if args.preset is None else None))
+        lookahead = settings.lookahead if args.phase is None else args.lookahead
+        settings = settings.replace(model=IdentityModel(), model_spec="identity", phase=args.phase or "input",
+                                    lookahead=lookahead)
+        processor = settings.processor(args.block_size or settings.stft.hop_length)
+        sample_rate, block = processor.stft.sample_rate, processor.block_size
     else:
         sample_rate = args.sample_rate or 48000
         block = args.block_size or 256
@@ -563,24 +403,9 @@ def cmd_latency(args) -> int:
                                output_device=args.output, repeats=args.repeats, latency=host_latency,
                                connect=not args.no_connect, max_lag_s=args.max_lag)
     result = meas.run(log=sys.stderr)
-    io = result["io_latency_samples"]
-    if processor is not None:
-        report = build_report(processor, io_latency=io, measured=result["mean_samples"],
-                              xruns=result["xrun_callbacks"], extra={"through_effect": True, "loopback": result})
-    else:
-        report = {"sample_rate": sample_rate, "n_fft": None, "hop_length": None, "phase": None, "lookahead": None,
-                  "model": None,
-                  "latency_samples": {"algorithmic": 0, "block_alignment": 0, "io": io, "total": io,
-                                      "measured": result["mean_samples"]},
-                  "frames": 0, "budget_us": None, "hop_compute_us": None, "deadline_misses": 0,
-                  "xruns": result["xrun_callbacks"], "through_effect": False, "block_size": block, "loopback": result}
-    lat = report["latency_samples"]
-    lat["measured_minus_predicted"] = round(result["mean_samples"] - lat["total"], 3)
-    report["latency_ms"] = {k: (None if v is None else round(v / sample_rate * 1e3, 3))
-                            for k, v in lat.items() if k != "measured_minus_predicted"}
-    if args.report:
-        write_report(args.report, report)
-    ms = report["latency_ms"]
+    report = latency_report(result, processor, sample_rate, block)
+    _write_report(args, report)
+    lat, ms, io = report["latency_samples"], report["latency_ms"], result["io_latency_samples"]
     path = "bare wire" if processor is None else (
         f"through the effect: {processor.phase.name} phase, n_fft {processor.stft.n_fft}, "
         f"hop {processor.stft.hop_length}, lookahead {processor.phase.lookahead}")
@@ -716,11 +541,6 @@ def cmd_evaluate(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
     return 0
-
-
-def _phase_options(phase) -> dict:
-    keys = ("iterations", "momentum", "asymmetric", "tol", "seed", "gamma")
-    return {k: getattr(phase, k) for k in keys if hasattr(phase, k)}
 
 
 COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo,

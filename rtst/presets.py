@@ -1,5 +1,11 @@
 """Named settings a performer picks from: a model (which brings its STFT), a phase method and its
-lookahead. ``--preset NAME`` on live, render, bench and latency; any option given as well wins.
+lookahead. ``--preset NAME`` on live, render, bench and latency, ``preset=`` in :class:`rtst.Effect`;
+any option given as well wins. Without a preset or a model, the ``default`` preset applies, so the
+first thing a user hears is style transfer (``model="identity"`` stays available by name).
+
+:func:`resolve` is the one place that turns what a user asked for into what the engine runs:
+every command and the Python API call it once, and it decides in one pass, in a fixed order
+(preset -> model -> STFT -> phase), never climbing back.
 
 The shipped students filter the input's spectrum (a gain per band, smooth across bins:
 :mod:`rtst.transfer.student`), so the input's own phase is the phase of the filtered signal: the
@@ -10,7 +16,7 @@ for models that draw magnitudes of their own.
 Algorithmic latency (``n_fft - hop_length + lookahead * hop_length``) at 48 kHz: low-latency
 (cello-ll, n_fft 256 / hop 64, input phase) 192 samples = 4.0 ms; default (cello, n_fft 1024 /
 hop 256, input phase) 768 = 16 ms; quality (cello, hybrid, lookahead 1) 1024 = 21.3 ms. The sound
-card's I/O comes on top (README "Latency" has the measured round trips).
+card's I/O comes on top (docs/latency.md has the measured round trips).
 
 :func:`phase_for_model` is the one place that decides the phase method and lookahead a model runs
 with when none is given (``rtst live|render|bench --model NAME``, ``rtst evaluate``,
@@ -19,11 +25,13 @@ benchmarks/bench_quality.py).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from rtst.errors import ParameterError
+from rtst.errors import ModelError, ParameterError
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_PHASE", "get_preset", "phase_for_model"]
+__all__ = ["Preset", "PRESETS", "PRESET_NAMES", "DEFAULT_PRESET", "DEFAULT_PHASE", "Settings", "get_preset",
+           "phase_for_model", "resolve"]
 
 #: Phase method of a model that no preset covers (and of the identity model).
 DEFAULT_PHASE = "hybrid"
@@ -43,6 +51,10 @@ PRESETS = {p.name: p for p in (
     Preset("default", "cello", "input", 0, "n_fft 1024 / hop 256, the input's phase: under 25 ms round trip"),
     Preset("quality", "cello", "hybrid", 1, "n_fft 1024 / hop 256, PGHI-initialised RTISI-LA with one hop of lookahead"),
 )}
+#: Preset names, in the order ``rtst bench --preset all`` runs them.
+PRESET_NAMES = tuple(PRESETS)
+#: What runs when neither a preset nor a model is named.
+DEFAULT_PRESET = "default"
 
 
 def get_preset(name: str) -> Preset:
@@ -95,3 +107,143 @@ def phase_for_model(model) -> tuple[str, int | None]:
             if _preset_stft(preset.model) == (stft.n_fft, stft.hop_length):
                 return preset.phase, preset.lookahead
     return DEFAULT_PHASE, None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the engine runs, as :func:`resolve` decided it.
+
+    Attributes
+    ----------
+    preset : str or None
+        The preset that supplied defaults (``"default"`` when nothing was named).
+    model : rtst.model.StepModel
+        The loaded model (one instance: :meth:`processor` loads a fresh one per extra call).
+    model_spec : str or rtst.model.StepModel
+        What the model was loaded from (a name, a path, or the instance given).
+    stft : rtst.config.StftConfig
+    phase : str
+        Phase method name (:data:`rtst.phase.METHODS`).
+    lookahead : int or None
+        Hops of phase lookahead; None is the method's own default.
+    phase_options : dict
+        Extra keyword options of the phase method (``iterations``, ``tol``, ``seed``).
+    mix : float
+        Dry/wet mix, 0..1.
+    """
+
+    preset: str | None
+    model: object
+    model_spec: object
+    stft: object
+    phase: str
+    lookahead: int | None
+    phase_options: dict
+    mix: float
+
+    def fresh_model(self):
+        """A new instance of the model (its own state), e.g. for a second channel."""
+        from rtst.model import load_model
+
+        return load_model(self.model_spec) if isinstance(self.model_spec, str) else self.model
+
+    def processor(self, block_size: int | None = None, *, fresh: bool = False):
+        """A :class:`rtst.engine.Processor` for these settings.
+
+        Parameters
+        ----------
+        block_size : int or None
+            Fixed block size of the caller; None for one hop per block.
+        fresh : bool
+            Load a new instance of the model instead of using :attr:`model` (one per channel).
+        """
+        from rtst.engine import Processor
+
+        model = self.fresh_model() if fresh else self.model
+        return Processor(self.stft, model=model, phase=self.phase, lookahead=self.lookahead, mix=self.mix,
+                         block_size=block_size or None, phase_options=dict(self.phase_options))
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some fields changed (no re-resolution)."""
+        return dataclasses.replace(self, **changes)
+
+
+def resolve(*, preset: str | None = None, model=None, phase: str | None = None, lookahead: int | None = None,
+            sample_rate: int | None = None, n_fft: int | None = None, hop_length: int | None = None,
+            window: str | None = None, mix: float = 1.0, phase_options: dict | None = None) -> Settings:
+    """Decide what the engine runs from what the user named; everything not named comes from the
+    preset, then the model, then the engine's defaults.
+
+    Order, one pass: the preset (``preset``, else :data:`DEFAULT_PRESET` when ``model`` is None
+    too); the model (``model``, else the preset's); the STFT (each of ``sample_rate``, ``n_fft``,
+    ``hop_length``, ``window`` given, else the model's, else :data:`rtst.config.DEFAULT_STFT`'s);
+    the phase (``phase`` with ``lookahead`` as given; else the preset's phase and lookahead, a
+    given ``lookahead`` winning; else :func:`phase_for_model`).
+
+    Parameters
+    ----------
+    preset : str, optional
+        One of :data:`PRESET_NAMES`.
+    model : str, path or rtst.model.StepModel, optional
+        A shipped model's name, ``"identity"``, an ``.onnx`` path, or a loaded model.
+    phase : str, optional
+        One of :data:`rtst.phase.PHASE_NAMES`.
+    lookahead : int, optional
+        Hops of phase lookahead.
+    sample_rate, n_fft, hop_length, window : optional
+        STFT settings; a trained model accepts only its own.
+    mix : float
+        Dry/wet mix, 0..1.
+    phase_options : dict, optional
+        ``iterations``, ``tol``, ``seed`` of the methods that take them.
+
+    Returns
+    -------
+    settings : Settings
+
+    Raises
+    ------
+    ParameterError
+        For an unknown preset or an impossible STFT.
+    ModelError
+        For a model that does not exist or was trained for other STFT settings.
+
+    Examples
+    --------
+    >>> from rtst.presets import resolve
+    >>> s = resolve()
+    >>> s.preset, s.model.name, s.phase, s.lookahead
+    ('default', 'cello', 'input', 0)
+    >>> resolve(model="identity", n_fft=512, hop_length=128).stft.n_fft
+    512
+    """
+    from rtst.config import DEFAULT_STFT, StftConfig
+    from rtst.model import StepModel, load_model
+    from rtst.validate import require_float
+
+    chosen = get_preset(preset) if preset is not None else (PRESETS[DEFAULT_PRESET] if model is None else None)
+    spec = model if model is not None else chosen.model
+    loaded = spec if isinstance(spec, StepModel) else load_model(spec)
+    base = loaded.stft or DEFAULT_STFT
+    given = {"sample_rate": sample_rate, "n_fft": n_fft, "hop_length": hop_length, "window": window}
+    stft = StftConfig(**{k: (v if v is not None else getattr(base, k)) for k, v in given.items()})
+    try:
+        loaded.check(stft)
+    except ModelError as exc:
+        if model is None:  # the user did not pick this model: say how to run the STFT they asked for
+            raise ModelError(f"{exc} (the {chosen.name} preset's model; --model identity runs any STFT)") from None
+        raise
+    if phase is not None:
+        from rtst.phase import METHODS
+
+        if phase not in METHODS:
+            raise ParameterError(f"phase={phase!r} must be one of {', '.join(METHODS)}")
+    else:
+        if chosen is not None:
+            phase, lookahead = chosen.phase, (lookahead if lookahead is not None else chosen.lookahead)
+        else:
+            phase, own = phase_for_model(loaded)
+            lookahead = lookahead if lookahead is not None else own
+    options = {k: v for k, v in (phase_options or {}).items() if v is not None}
+    return Settings(preset=chosen.name if chosen is not None else None, model=loaded, model_spec=spec, stft=stft,
+                    phase=phase, lookahead=lookahead, phase_options=options, mix=require_float("mix", mix, 0.0, 1.0))

@@ -42,7 +42,8 @@ def test_render_identity_returns_input_and_full_report(wav, tmp_path, capsys):
 @pytest.mark.parametrize("block_size", [1, 97, 256, 1000])
 def test_render_any_block_size_is_time_aligned(wav, tmp_path, block_size):
     out = tmp_path / "out.wav"
-    assert main(["render", str(wav), str(out), "--block-size", str(block_size), "--phase", "input"]) == 0
+    assert main(["render", str(wav), str(out), "--block-size", str(block_size), "--model", "identity",
+                 "--phase", "input"]) == 0
     x, _ = sf.read(wav, dtype="float32")
     y, _ = sf.read(out, dtype="float32")
     assert np.max(np.abs(y - x)) <= 1e-4
@@ -53,7 +54,7 @@ def test_render_stereo_44k1_flac_is_resampled_and_returned(tmp_path):
     x = np.stack([chirp(44100, 44100, amp=0.4), chirp(44100, 44100, f0=3000, f1=100, amp=0.3)], axis=1)
     sf.write(src, x, 44100, subtype="PCM_24")
     out, rep = tmp_path / "out.flac", tmp_path / "r.json"
-    assert main(["render", str(src), str(out), "--phase", "input", "--report", str(rep)]) == 0
+    assert main(["render", str(src), str(out), "--model", "identity", "--phase", "input", "--report", str(rep)]) == 0
     y, sr = sf.read(out, dtype="float32")
     assert sr == 44100 and y.shape == x.shape
     # resampling 44.1k -> 48k -> 44.1k is not bit-exact, but it is transparent below Nyquist
@@ -130,6 +131,10 @@ def test_demo_renders_bundled_clip(tmp_path):
     out = tmp_path / "demo.wav"
     result = run_cli("demo", "--output", out)
     assert result.returncode == 0, result.stderr
+    # without --model the demo plays the default preset's style, and says which and where
+    from rtst.presets import DEFAULT_PRESET, PRESETS
+
+    assert f"'{PRESETS[DEFAULT_PRESET].model}' model" in result.stdout and str(out) in result.stdout
     y, sr = sf.read(out)
     assert sr == 48000 and y.shape[0] == 4 * 48000 and np.abs(y).max() > 0.1
 
@@ -152,7 +157,7 @@ def test_phase_choices_are_the_registered_methods():
                                               ("hybrid", 1), ("hybrid", 3)])
 def test_render_with_every_phase_method(wav, tmp_path, phase, lookahead):
     out, rep = tmp_path / "out.wav", tmp_path / "r.json"
-    assert main(["render", str(wav), str(out), "--phase", phase, "--lookahead", str(lookahead),
+    assert main(["render", str(wav), str(out), "--model", "identity", "--phase", phase, "--lookahead", str(lookahead),
                  "--report", str(rep)]) == 0
     x, _ = sf.read(wav, dtype="float32")
     y, _ = sf.read(out, dtype="float32")
@@ -167,7 +172,7 @@ def test_render_with_every_phase_method(wav, tmp_path, phase, lookahead):
 @pytest.mark.parametrize("phase", ["rtpghi", "spsi", "rtisila", "hybrid", "input"])
 def test_bench_every_phase_method(tmp_path, phase):
     rep = tmp_path / "b.json"
-    result = run_cli("bench", "--phase", phase, "--seconds", "1", "--report", rep)
+    result = run_cli("bench", "--model", "identity", "--phase", phase, "--seconds", "1", "--report", rep)
     assert result.returncode == 0, result.stderr
     assert "of the 5333 us budget" in result.stdout
     report = json.loads(rep.read_text())

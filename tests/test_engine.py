@@ -14,6 +14,8 @@ from rtst.errors import ParameterError
 from rtst.model.base import StepModel
 
 CFG = StftConfig(n_fft=512, hop_length=128)
+#: The engine's sample-rate axis (pedalboard's grid): nothing in the engine may assume 48 kHz.
+SAMPLE_RATES = [22050, 44100, 48000, 96000]
 
 
 def run_blocks(proc, x, sizes):
@@ -28,10 +30,11 @@ def run_blocks(proc, x, sizes):
     return out
 
 
+@pytest.mark.parametrize("sample_rate", SAMPLE_RATES)
 @pytest.mark.parametrize("n_fft", [256, 512, 1024, 2048])
 @pytest.mark.parametrize("divisor", [2, 4, 8])
-def test_identity_input_phase_reconstructs_input(n_fft, divisor, rng):
-    cfg = StftConfig(n_fft=n_fft, hop_length=n_fft // divisor)
+def test_identity_input_phase_reconstructs_input(n_fft, divisor, sample_rate, rng):
+    cfg = StftConfig(sample_rate=sample_rate, n_fft=n_fft, hop_length=n_fft // divisor)
     proc = Processor(cfg, block_size=cfg.hop_length)
     x = rng.uniform(-0.9, 0.9, 6 * n_fft + 123).astype(np.float32)
     latency = proc.latency_samples
@@ -57,9 +60,11 @@ def test_latency_accounts_for_block_alignment(block_size, expected_alignment, rn
     assert proc.stats["underruns"] == 0
 
 
+@pytest.mark.parametrize("sample_rate", SAMPLE_RATES)
 @pytest.mark.parametrize("lookahead", [0, 1, 3])
-def test_phase_lookahead_adds_whole_hops(lookahead):
-    proc = Processor(CFG, lookahead=lookahead, block_size=128)
+def test_phase_lookahead_adds_whole_hops(lookahead, sample_rate):
+    proc = Processor(StftConfig(sample_rate=sample_rate, n_fft=512, hop_length=128), lookahead=lookahead,
+                     block_size=128)
     assert proc.algorithmic_latency == 512 - 128 + lookahead * 128
     x = harmonic_tone(128 * 40)
     y = run_blocks(proc, x, [128])
@@ -152,8 +157,9 @@ def test_nan_inf_and_huge_input_give_finite_bounded_output(rng):
     assert proc.stats["clipped_output"] > 0
 
 
-def test_mix_zero_is_the_dry_signal_delayed_by_the_latency():
-    proc = Processor(CFG, mix=0.0, block_size=128)
+@pytest.mark.parametrize("sample_rate", SAMPLE_RATES)
+def test_mix_zero_is_the_dry_signal_delayed_by_the_latency(sample_rate):
+    proc = Processor(StftConfig(sample_rate=sample_rate, n_fft=512, hop_length=128), mix=0.0, block_size=128)
     x = chirp(4096)
     y = run_blocks(proc, x, [128])
     L = proc.latency_samples

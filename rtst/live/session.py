@@ -21,7 +21,7 @@ import time
 
 from rtst.errors import DeviceError, ParameterError, RtstError
 
-__all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV"]
+__all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV", "switchable_models"]
 
 #: glibc malloc settings for the view process: every redraw allocates and frees image-sized
 #: buffers, which by default are fresh mmaps, faulted in page by page and unmapped again. On a
@@ -30,6 +30,40 @@ __all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV"]
 #: these settings). With them, freed memory is kept and reused and the page faults stop.
 VIEW_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(512 << 20),
                    "MALLOC_TOP_PAD_": str(64 << 20)}
+
+
+def switchable_models(processor, names=None) -> dict:
+    """The models a performer can switch to during a session, each its own instance, by name.
+
+    Parameters
+    ----------
+    processor : rtst.engine.Processor
+        The session's processor: its model comes first, and every other must fit its STFT.
+    names : list of str, optional
+        Models to offer (names or paths); one that does not fit the STFT is an error. Default:
+        ``identity`` and every shipped model that fits (those trained for another STFT are left out).
+
+    Raises
+    ------
+    ModelError
+        A named model is missing or does not fit.
+    """
+    from rtst.errors import ModelError
+    from rtst.model import list_models, load_model
+
+    models = {processor.model.name: processor.model}
+    for name in (names if names is not None else list_models()):
+        if name in models:
+            continue
+        try:
+            model = load_model(name)
+            model.check(processor.stft)
+        except ModelError:
+            if names is not None:  # an explicit choice that does not fit is an error
+                raise
+            continue
+        models.setdefault(model.name, model)
+    return models
 
 
 class ViewProcess:

@@ -16,7 +16,8 @@ import numpy as np
 from rtst.config import StftConfig
 from rtst.dsp.stft import n_frames_for, stft
 
-__all__ = ["spectral_convergence_db", "run_processor", "percentiles_fraction", "git_revision", "version_of"]
+__all__ = ["spectral_convergence_db", "run_processor", "percentiles_fraction", "bench_settings", "phase_options",
+           "git_revision", "version_of"]
 
 
 def spectral_convergence_db(signal: np.ndarray, target_mag: np.ndarray, stft_config: StftConfig) -> float:
@@ -98,6 +99,52 @@ def percentiles_fraction(hop_ns: np.ndarray, budget_us: float) -> dict:
     stats = {"p50": float(np.percentile(us, 50)), "p99": float(np.percentile(us, 99)),
              "p999": float(np.percentile(us, 99.9)), "max": float(us.max())}
     return {"us": stats, "percent_of_budget": {k: 100.0 * v / budget_us for k, v in stats.items()}}
+
+
+def phase_options(phase) -> dict:
+    """The tunable options a phase method runs with (for reports)."""
+    keys = ("iterations", "momentum", "asymmetric", "tol", "seed", "gamma")
+    return {k: getattr(phase, k) for k in keys if hasattr(phase, k)}
+
+
+def bench_settings(settings, audio_path, seconds: float) -> dict:
+    """``rtst bench``: stream ``seconds`` of an audio file (looped, mono) through a processor made
+    from ``settings``, one hop per call, and report the per-hop compute against the budget.
+
+    Parameters
+    ----------
+    settings : rtst.presets.Settings
+    audio_path : str or Path
+        Any file libsndfile reads; resampled to the model's rate and mixed to mono.
+    seconds : float
+        Audio to stream.
+
+    Returns
+    -------
+    report : dict
+        The report JSON (docs/report.md) with ``input``, ``duration_s``, ``wall_s``, ``rtf``,
+        ``hop_compute_percent_of_budget``, ``spectral_convergence_db`` and ``phase_options``.
+    """
+    from rtst.io.files import read_audio, resample
+    from rtst.measure.report import build_report
+
+    processor = settings.processor(None)
+    audio, rate, _ = read_audio(audio_path)
+    x = resample(audio, rate, processor.stft.sample_rate).mean(axis=1)
+    n = int(seconds * processor.stft.sample_rate)
+    x = np.resize(x, n)  # loop the clip
+    result = run_processor(processor, x)
+    timing = percentiles_fraction(result["hop_ns"], processor.budget_us)
+    duration_s = n / processor.stft.sample_rate
+    extra = {
+        "preset": settings.preset,
+        "input": str(audio_path), "duration_s": round(duration_s, 3), "wall_s": round(result["wall_s"], 3),
+        "rtf": round(result["wall_s"] / duration_s, 5),
+        "hop_compute_percent_of_budget": {k: round(v, 3) for k, v in timing["percent_of_budget"].items()},
+        "spectral_convergence_db": round(result["spectral_convergence_db"], 2),
+        "phase_options": phase_options(processor.phase),
+    }
+    return build_report(processor, extra=extra)
 
 
 def version_of(package: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Report JSON (DESIGN §4): settings, latency breakdown, per-hop compute, dropouts."""
+"""The report JSON every command can write (``--report PATH.json``): settings, latency breakdown,
+per-hop compute, dropouts. docs/report.md lists every key."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from rtst import __version__
 from rtst.errors import AudioFileError
 
-__all__ = ["compute_stats_us", "build_report", "write_report"]
+__all__ = ["compute_stats_us", "build_report", "live_report", "latency_report", "write_report"]
 
 
 def compute_stats_us(times_ns: np.ndarray) -> dict:
@@ -27,7 +28,7 @@ def compute_stats_us(times_ns: np.ndarray) -> dict:
 
 def build_report(processor, *, io_latency: int | None = None, measured: float | None = None,
                  xruns: int = 0, extra: dict | None = None) -> dict:
-    """Assemble the report for a Processor run (DESIGN §4 keys first, extras after)."""
+    """Assemble the report for a Processor run (the common keys first, a command's extras after)."""
     desc = processor.describe()
     times = processor.hop_times_ns()
     budget_us = processor.budget_us
@@ -66,6 +67,47 @@ def build_report(processor, *, io_latency: int | None = None, measured: float | 
     }
     if extra:
         report.update(extra)
+    return report
+
+
+def live_report(processor, effect, stream_config, *, preset: str | None = None, extra: dict | None = None) -> dict:
+    """The report of a live run: :func:`build_report` plus ``stream`` (callbacks, xruns and
+    deadline misses with their times, devices) and what the session adds (``extra``: controls,
+    MIDI, OSC, recording, view)."""
+    stats = effect.stats
+    stream = {**stats, "block_size": stream_config.block_size, "started_monotonic_s": effect.started_at,
+              "xrun_times_s": effect.xrun_times_s(), "deadline_miss_times_s": effect.deadline_miss_times_s(),
+              "input_device": effect.input_device, "output_device": effect.output_device}
+    return build_report(processor, io_latency=effect.io_latency_samples, xruns=stats["xruns"],
+                        extra={"preset": preset, "stream": stream, **(extra or {})})
+
+
+def latency_report(result: dict, processor, sample_rate: int, block_size: int) -> dict:
+    """The report of a loopback measurement (``rtst latency``): predicted and measured latency.
+
+    Parameters
+    ----------
+    result : dict
+        :meth:`rtst.measure.loopback.LoopbackMeasurement.run`'s result.
+    processor : rtst.engine.Processor or None
+        The effect measured through, or None for a bare wire.
+    """
+    io = result["io_latency_samples"]
+    if processor is not None:
+        report = build_report(processor, io_latency=io, measured=result["mean_samples"],
+                              xruns=result["xrun_callbacks"], extra={"through_effect": True, "loopback": result})
+    else:
+        report = {"sample_rate": sample_rate, "n_fft": None, "hop_length": None, "phase": None, "lookahead": None,
+                  "model": None,
+                  "latency_samples": {"algorithmic": 0, "block_alignment": 0, "io": io, "total": io,
+                                      "measured": result["mean_samples"]},
+                  "frames": 0, "budget_us": None, "hop_compute_us": None, "deadline_misses": 0,
+                  "xruns": result["xrun_callbacks"], "through_effect": False, "block_size": block_size,
+                  "loopback": result}
+    lat = report["latency_samples"]
+    lat["measured_minus_predicted"] = round(result["mean_samples"] - lat["total"], 3)
+    report["latency_ms"] = {k: (None if v is None else round(v / sample_rate * 1e3, 3))
+                            for k, v in lat.items() if k != "measured_minus_predicted"}
     return report
 
 
