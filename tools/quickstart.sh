@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up rtst and runs it: the live effect on the default sound device (with the live view when
 # there is a display), or, on a machine without one, the bundled demo clip through the same
-# streaming engine (written to rtst-demo-out.wav).
+# streaming engine with the default preset's style model (written to rtst-demo-out.wav; the last
+# line names the model and the file).
 #   bash tools/quickstart.sh [rtst live options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +22,9 @@ PY
 then
   exec .venv/bin/rtst live "${view[@]}" "$@"
 else
-  exec .venv/bin/rtst demo --output rtst-demo-out.wav --report rtst-demo-report.json
+  # the default preset's style, named here so the last line can say what was rendered and where
+  model="$(.venv/bin/python -c 'from rtst.presets import DEFAULT_PRESET, PRESETS; print(PRESETS[DEFAULT_PRESET].model)')"
+  out="$PWD/rtst-demo-out.wav"
+  .venv/bin/rtst demo --model "$model" --output "$out" --report "$PWD/rtst-demo-report.json"
+  echo "quickstart: rendered the demo with the '$model' style: $out"
 fi
