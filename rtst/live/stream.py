@@ -1,8 +1,15 @@
-"""The live effect: a PortAudio duplex stream whose callback drives a :class:`~rtst.engine.Processor`.
+"""The live effect: a duplex stream whose callback drives a :class:`~rtst.engine.Processor`.
 
-Callback contract (PortAudio's audio thread): copy the first input channel into a preallocated
+The stream is the effect's own JACK client (:class:`rtst.live.jack.JackDuplex`: client ``rtst``,
+ports ``in_1``, ``out_1``, ``out_2``) when a JACK server runs and no PortAudio device was named,
+else a PortAudio stream. On JACK the block size is the server's period; a processor built for
+another block size runs through a :class:`rtst.live.jack.BlockAdapter`, whose re-blocking delay
+counts as I/O latency.
+
+Callback contract (the audio thread, PortAudio's or JACK's): copy the first input channel into a preallocated
 buffer, run :meth:`Processor.process` into a preallocated output buffer, write ``outdata[:]`` on
-every call, bump counters in a preallocated int64 array. Nothing there allocates buffers, locks,
+every call, bump counters in a preallocated int64 array. On JACK, xruns arrive on the server's
+notification thread instead of as a status flag and are counted there. Nothing there allocates buffers, locks,
 logs, prints or does I/O; every compiled kernel was warmed when the Processor was built. An
 exception inside the callback is caught, the block is silenced and counted as a failure.
 
@@ -21,12 +28,15 @@ import numpy as np
 from rtst.config import StreamConfig
 from rtst.dsp.ringbuffer import ring_history
 from rtst.engine import Processor
-from rtst.errors import DeviceError
+from rtst.errors import DeviceError, ParameterError
 from rtst.io.devices import import_sounddevice, resolve_device
 from rtst.telemetry import (CALLBACKS, DEADLINE_MISSES, FAILURES, IN_OVERFLOW, IN_UNDERFLOW, OUT_OVERFLOW,
                                OUT_UNDERFLOW, XRUNS)
 
-__all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY"]
+__all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY", "HOSTS"]
+
+#: Audio back ends LiveEffect accepts: "auto" is JACK when a server runs and no device was named.
+HOSTS = ("auto", "jack", "portaudio")
 
 #: How many xruns are time-stamped (the count goes on beyond).
 XRUN_LOG_CAPACITY = 256
@@ -45,15 +55,21 @@ class LiveEffect:
     telemetry : rtst.telemetry.Telemetry, optional
         Where the callback publishes its counters, every hop's magnitudes and compute time, and the
         input and output samples (for a view, meters or a recorder, in this or another process).
+    host : {"auto", "jack", "portaudio"}
+        The audio back end; "auto" is the native JACK client when a JACK server runs and neither
+        device is named, else PortAudio.
 
     Raises
     ------
     DeviceError
-        A device is missing, or refuses the engine's sample rate / channel count.
+        A device is missing, or refuses the engine's sample rate / channel count; or ``host`` is
+        "jack" and no JACK server answers.
     """
 
-    def __init__(self, processor: Processor, stream_config: StreamConfig | None = None, *, telemetry=None):
-        self.sd = import_sounddevice()
+    def __init__(self, processor: Processor, stream_config: StreamConfig | None = None, *, telemetry=None,
+                 host: str = "auto"):
+        if host not in HOSTS:
+            raise ParameterError(f"host={host!r} must be one of {', '.join(HOSTS)}")
         self.processor = processor
         self.config = stream_config or StreamConfig(block_size=processor.stft.hop_length)
         expected = self.config.block_size or None
@@ -62,8 +78,59 @@ class LiveEffect:
                 f"processor block_size={processor.block_size} must equal the stream's "
                 f"block_size={self.config.block_size} (0 means None)"
             )
-        sd = self.sd
         self.sample_rate = processor.stft.sample_rate
+        self.telemetry = telemetry
+        self._jack = None
+        self._adapter = None
+        self._stream = None
+        if host == "jack" or (host == "auto" and self.config.input_device is None
+                              and self.config.output_device is None):
+            self._open_jack(quiet=host == "auto")
+        if self._jack is None:
+            self._open_portaudio()
+        #: "jack" or "portaudio": the back end in use.
+        self.host = "jack" if self._jack is not None else "portaudio"
+        max_block = max(self.config.block_size, self.block_size, 8192)
+        self._in = np.zeros(max_block, dtype=np.float32)   # [max_block] mono input copy
+        self._out = np.zeros(max_block, dtype=np.float32)  # [max_block] mono effect output
+        if telemetry is not None:
+            processor.set_frame_tap(telemetry)
+            self._counters = telemetry.stream_counters  # int64 [8], shared with readers
+            self._counters[:] = 0
+        else:
+            self._counters = np.zeros(8, dtype=np.int64)
+        self._callback_ns = np.zeros(CALLBACK_TIMES_CAPACITY, dtype=np.int64)
+        self._xrun_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # stream frame of each xrun
+        self._miss_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # ... of each deadline miss
+        self._frames_done = np.zeros(1, dtype=np.int64)
+        self._gc_was_enabled = True
+        self.started_at = None
+        self._io_latency = None
+
+    def _open_jack(self, quiet: bool) -> None:
+        """The native JACK client; with ``quiet`` (host "auto"), no server just leaves it None."""
+        from rtst.live.jack import BlockAdapter, JackDuplex, import_jack
+
+        if quiet and import_jack() is None:
+            return
+        try:
+            self._jack = JackDuplex(self._callback, self.config.output_channels, sample_rate=self.sample_rate,
+                                    on_xrun=self._on_xrun, quiet=quiet)
+        except DeviceError as exc:
+            if quiet and str(exc).startswith("no JACK server"):
+                return  # nothing answers: PortAudio it is
+            raise
+        #: Frames per callback: the JACK period, or the stream's block size on PortAudio.
+        self.block_size = self._jack.period
+        self._adapter = BlockAdapter(self.processor, self._jack.period, self.telemetry)
+        self.output_channels = self.config.output_channels
+        self.input_device = f"{self._jack.name}:{self._jack.inport.shortname}"
+        self.output_device = ", ".join(f"{self._jack.name}:{p.shortname}" for p in self._jack.outports)
+        self.sd = None
+
+    def _open_portaudio(self) -> None:
+        self.sd = sd = import_sounddevice()
+        self.block_size = self.config.block_size
         self.input_device = resolve_device(self.config.input_device, "input")
         self.output_device = resolve_device(self.config.output_device, "output")
         out_info = sd.query_devices(self.output_device)
@@ -79,29 +146,25 @@ class LiveEffect:
                     f"{kind} device {info['name']!r} refuses sample_rate={self.sample_rate} "
                     f"(its default is {info['default_samplerate']:.0f}): {exc}"
                 ) from None
-        max_block = max(self.config.block_size, 8192)
-        self._in = np.zeros(max_block, dtype=np.float32)   # [max_block] mono input copy
-        self._out = np.zeros(max_block, dtype=np.float32)  # [max_block] mono effect output
-        self.telemetry = telemetry
-        if telemetry is not None:
-            processor.set_frame_tap(telemetry)
-            self._counters = telemetry.stream_counters  # int64 [8], shared with readers
-            self._counters[:] = 0
-        else:
-            self._counters = np.zeros(8, dtype=np.int64)
-        self._callback_ns = np.zeros(CALLBACK_TIMES_CAPACITY, dtype=np.int64)
-        self._xrun_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # stream frame of each xrun
-        self._miss_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # ... of each deadline miss
-        self._frames_done = np.zeros(1, dtype=np.int64)
-        self._stream = None
-        self._gc_was_enabled = True
-        self.started_at = None
-        #: Input + output latency PortAudio reports for the open stream, in samples (set by start()).
-        self.io_latency_samples = None
 
     # ---------------------------------------------------------------- audio thread
+    def _on_xrun(self) -> None:
+        """JACK's xrun callback (the server's notification thread). An xrun there is a cycle the
+        graph missed: counted as an input overflow and an output underflow, as PortAudio's JACK
+        host reported it. Real-time safe: counters only."""
+        c = self._counters
+        x = c[XRUNS]
+        if x < XRUN_LOG_CAPACITY:
+            self._xrun_frames[x] = self._frames_done[0]
+        c[XRUNS] = x + 1
+        c[IN_OVERFLOW] += 1
+        c[OUT_UNDERFLOW] += 1
+
     def _callback(self, indata, outdata, frames, time_info, status):
-        """PortAudio callback. Real-time safe: no allocation of buffers, no lock, log or I/O."""
+        """Stream callback: ``indata`` float32 [frames, 1] in, ``outdata`` float32 [frames,
+        channels] written (PortAudio's, or :class:`~rtst.live.jack.JackDuplex`'s buffers).
+
+        Real-time safe: no allocation of buffers, no lock, log or I/O."""
         t0 = time.perf_counter_ns()
         c = self._counters
         if status:
@@ -123,10 +186,13 @@ class LiveEffect:
             inp = self._in[:frames]
             out = self._out[:frames]
             np.copyto(inp, indata[:, 0])
-            self.processor.process(inp, out)
+            if self._adapter is not None:
+                self._adapter.process(inp, out)  # it hands the telemetry each processed block
+            else:
+                self.processor.process(inp, out)
+                if self.telemetry is not None:
+                    self.telemetry.write_audio(inp, out)
             outdata[:] = out[:, None]
-            if self.telemetry is not None:
-                self.telemetry.write_audio(inp, out)
         except Exception:  # never let an exception kill the stream; the block is silenced
             outdata.fill(0)
             c[FAILURES] += 1
@@ -143,13 +209,22 @@ class LiveEffect:
 
     # ---------------------------------------------------------------- control
     def start(self) -> None:
-        """Open and start the duplex stream."""
+        """Open and start the duplex stream (on JACK: activate the client and connect it to the
+        physical ports)."""
         sd = self.sd
         gc.collect()
         gc.freeze()  # existing objects move to a permanent generation
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
         self.started_at = time.monotonic()
+        if self._jack is not None:
+            try:
+                self._jack.start()
+            except DeviceError:
+                self._resume_gc()
+                raise
+            self._stream = self._jack
+            return
         try:
             self._stream = sd.Stream(
                 samplerate=self.sample_rate,
@@ -167,10 +242,10 @@ class LiveEffect:
             self._stream = None
             self._resume_gc()
             raise DeviceError(f"cannot open the audio stream: {exc}") from None
-        self.io_latency_samples = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
+        self._io_latency = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
 
     def stop(self) -> None:
-        """Stop and close the stream (idempotent)."""
+        """Stop and close the stream (idempotent; also after the JACK server shut down)."""
         if self._stream is not None:
             try:
                 self._stream.stop()
@@ -178,6 +253,21 @@ class LiveEffect:
             finally:
                 self._stream = None
                 self._resume_gc()
+
+    @property
+    def io_latency_samples(self) -> int | None:
+        """Input + output latency in samples: what PortAudio reports for the open stream, or on
+        JACK the port latency ranges of the current wiring (see :mod:`rtst.live.jack`) plus the
+        re-blocking delay. None before start()."""
+        if self._jack is not None:
+            io = self._jack.io_latency()
+            return None if io is None else io + self._adapter.delay
+        return self._io_latency
+
+    @property
+    def shutdown_reason(self) -> str | None:
+        """Why the JACK server ended the stream, if it did (None on PortAudio)."""
+        return None if self._jack is None else self._jack.shutdown_reason
 
     def _resume_gc(self) -> None:
         gc.unfreeze()

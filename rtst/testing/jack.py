@@ -70,8 +70,11 @@ class LoopProbe:
     def __init__(self, name: str = "rtst-probe"):
         import jack
 
+        from rtst.live.jack import Patchbay
+
         self.jack = jack
         self.client = jack.Client(name, no_start_server=True)
+        self.patchbay = Patchbay(self.client)
         self.out = self.client.outports.register("out")
         self.inp = self.client.inports.register("in")
         self.signal = np.zeros(0, np.float32)
@@ -102,27 +105,23 @@ class LoopProbe:
         else:
             o[:] = 0.0
 
-    def wait_for_ports(self, pattern: str, timeout_s: float = 30.0):
-        """Wait until a client's input and output audio ports exist; returns (inputs, outputs)."""
+    def wait_for_ports(self, client_name: str = "rtst", timeout_s: float = 30.0):
+        """Wait until the client named ``client_name`` has input and output audio ports and has
+        connected its input (it does so once started); returns (inputs, outputs), each in port
+        number order."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            ins = self.client.get_ports(pattern, is_audio=True, is_input=True)
-            outs = self.client.get_ports(pattern, is_audio=True, is_output=True)
-            if ins and outs:
+        while True:
+            ins, outs = self.patchbay.wait_for_ports(client_name, max(0.0, deadline - time.monotonic()))
+            if self.patchbay.connections(ins[0]) or time.monotonic() > deadline:
                 return ins, outs
             time.sleep(0.05)
-        raise TimeoutError(f"no JACK ports matching {pattern!r} after {timeout_s} s")
 
     def patch(self, effect_in, effect_out):
         """Disconnect the effect's ports from everything, then wire probe -> effect -> probe."""
-        for port in (effect_in, effect_out):
-            for other in self.client.get_all_connections(port):
-                if port.is_input:
-                    self.client.disconnect(other, port)
-                else:
-                    self.client.disconnect(port, other)
-        self.client.connect(self.out, effect_in)
-        self.client.connect(effect_out, self.inp)
+        self.patchbay.isolate(effect_in)
+        self.patchbay.isolate(effect_out)
+        self.patchbay.connect(self.out, effect_in)
+        self.patchbay.connect(effect_out, self.inp)
 
     def play_and_record(self, signal: np.ndarray, timeout_s: float = 30.0) -> np.ndarray:
         self.signal = np.ascontiguousarray(signal, dtype=np.float32)
