@@ -80,7 +80,7 @@ class Rig:
             raise ParameterError(f"models[{processor.model.name!r}] must be the running model instance")
         for name, model in self.models.items():
             if model is not processor.model:
-                processor._prepared(model)  # checked against the engine's STFT, warmed, reset
+                processor.prepare_model(model)  # checked against the engine, warmed, reset: switching is instant
         self.model_names = list(self.models)
         self.phases = list(phases)
         if processor.phase.name not in self.phases:
@@ -161,7 +161,7 @@ class Rig:
         if self.morph_model is not None and morph > 0.0:
             # the swap needs the second model slot: glide the morph out first so nothing jumps
             p.set_morph(0.0)
-            self._wait(lambda: p._morph_state[1] > 1e-3, "morph glide")
+            self._wait(lambda: p.morph_current > 1e-3, "morph glide")
         p.swap_model(self.models[name])
         self._wait(lambda: p.swapping, "model swap")
         if self.morph_model is not None:  # ... and back in, around the new model

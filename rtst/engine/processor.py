@@ -30,9 +30,12 @@ from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
 from rtst.telemetry import FRAMES_SLOT, publish, tap_frame
 from rtst.model.base import IdentityModel, StepModel
-from rtst.phase.base import DelayedPhase, PhaseMethod, make_phase
+from rtst.engine.slots import (CURRENT, MORPH_SMOOTHING_S, PHASE_FADE_S, RATE, SWAP_FADE_S, TARGET, ModelSlot,
+                               PhaseSlot, glide)
+from rtst.phase.base import PhaseMethod, make_phase
 
-__all__ = ["Processor", "INPUT_LIMIT", "MAX_FRAME_PEAK", "OUTPUT_LIMIT"]
+__all__ = ["Processor", "INPUT_LIMIT", "MAX_FRAME_PEAK", "OUTPUT_LIMIT", "MIX_SMOOTHING_S", "BYPASS_FADE_S",
+           "MORPH_SMOOTHING_S", "SWAP_FADE_S", "PHASE_FADE_S"]
 
 #: Input samples are clipped to this magnitude (and non-finite ones zeroed) before analysis.
 INPUT_LIMIT = 4.0
@@ -42,11 +45,6 @@ MAX_FRAME_PEAK = 4.0
 OUTPUT_LIMIT = 1.0
 #: Mix smoothing time constant (seconds): parameter changes glide instead of stepping.
 MIX_SMOOTHING_S = 0.01
-#: Time constant of the style-morph control, and length of a model swap's crossfade (seconds).
-MORPH_SMOOTHING_S = 0.03
-SWAP_FADE_S = 0.1
-#: Length of the crossfade when the phase method is switched live (after its warm-up).
-PHASE_FADE_S = 0.05
 #: Length of the bypass crossfade (linear, equal gain: wet and latency-aligned dry are correlated).
 BYPASS_FADE_S = 0.02
 #: Per-hop compute times kept (ring) for meters and reports.
@@ -137,19 +135,12 @@ def _sanitise_magnitude(mag, limit):
 
 
 @njit(cache=True, nogil=True)
-def _morph(mag_a, mag_b, alpha, out):
-    """``out = expm1((1 - alpha) log1p(a) + alpha log1p(b))``: interpolation in the models' own
-    log1p feature domain (a geometric blend for loud bins, linear for quiet ones). Real-time safe."""
-    for k in range(out.shape[0]):
-        out[k] = np.expm1((1.0 - alpha) * np.log1p(mag_a[k]) + alpha * np.log1p(mag_b[k]))
-
-
-@njit(cache=True, nogil=True)
 def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, bypass_state, output_limit):
     """Pop ``count`` wet samples, mix with the input delayed by ``latency``, clip, write ``out``.
 
-    ``mix_state`` = [target, current, smoothing coefficient]. ``bypass_state`` = [target (0 effect,
-    1 bypassed), current, step per sample]: a linear crossfade from the mixed effect to the delayed
+    ``mix_state``: a glide (:mod:`rtst.engine.slots`: TARGET, CURRENT, RATE = one-pole coefficient
+    per sample). ``bypass_state``: a glide with TARGET 0 (effect) or 1 (bypassed), RATE = linear step
+    per sample: a linear crossfade from the mixed effect to the delayed
     dry input and back, so toggling bypass never clicks and never shifts the timing. A FIFO
     shortfall (a block larger than the engine was prepared for) gives zeros and is counted; the
     read position still advances so the latency never drifts. Real-time safe.
@@ -159,12 +150,12 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
     r = counters[_OUT_R]
     w = counters[_OUT_W]
     dry_idx = counters[_DRY_W] - count - latency  # input index that aligns with out[start]
-    target = mix_state[0]
-    current = mix_state[1]
-    coef = mix_state[2]
-    b_target = bypass_state[0]
-    b_current = bypass_state[1]
-    b_step = bypass_state[2]
+    target = mix_state[TARGET]
+    current = mix_state[CURRENT]
+    coef = mix_state[RATE]
+    b_target = bypass_state[TARGET]
+    b_current = bypass_state[CURRENT]
+    b_step = bypass_state[RATE]
     clipped = 0
     short = 0
     for i in range(count):
@@ -203,37 +194,8 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
     counters[_OUT_R] = r
     counters[_CLIPPED] += clipped
     counters[_UNDERRUNS] += short
-    mix_state[1] = current
-    bypass_state[1] = b_current
-
-
-@njit(cache=True, nogil=True)
-def _crossfade_hop(acc, acc_b, hop, fade):
-    """Blend the finished hop of a second synthesis (a phase method being switched in) into
-    ``acc[:hop]``, then shift ``acc_b`` by a hop as :func:`_finish_hop` does ``acc``.
-
-    ``fade`` = [position 0..1, step per sample, warm-up hops left]. While warming up the new
-    method only builds its history; then an equal-power (sin/cos) fade: the two reconstructions
-    have unrelated phases, so their powers add. Returns True once the fade is complete.
-    Real-time safe.
-    """
-    n_fft = acc.shape[0]
-    if fade[2] > 0:
-        fade[2] -= 1
-    else:
-        pos = fade[0]
-        step = fade[1]
-        for i in range(hop):
-            pos = min(1.0, pos + step)
-            a = np.cos(0.5 * np.pi * pos)
-            b = np.sin(0.5 * np.pi * pos)
-            acc[i] = a * acc[i] + b * acc_b[i]
-        fade[0] = pos
-    for i in range(n_fft - hop):
-        acc_b[i] = acc_b[i + hop]
-    for i in range(n_fft - hop, n_fft):
-        acc_b[i] = 0.0
-    return fade[0] >= 1.0
+    mix_state[CURRENT] = current
+    bypass_state[CURRENT] = b_current
 
 
 @njit(cache=True, nogil=True)
@@ -282,14 +244,14 @@ class Processor:
         if not isinstance(stft_config, StftConfig):
             raise ParameterError(f"stft_config={stft_config!r} must be a StftConfig")
         self.stft = stft_config
-        self.model = model if model is not None else IdentityModel()
-        self.model.check(stft_config)
         if isinstance(phase, PhaseMethod):
             if lookahead is not None and lookahead != phase.lookahead:
                 raise ParameterError(f"lookahead={lookahead} conflicts with the phase method's {phase.lookahead}")
-            self.phase = phase
         else:
-            self.phase = make_phase(phase, stft_config, lookahead, **(phase_options or {}))
+            phase = make_phase(phase, stft_config, lookahead, **(phase_options or {}))
+        self._models = ModelSlot(model if model is not None else IdentityModel(), stft_config)
+        self._phases = PhaseSlot(phase, stft_config)
+        self.model.check(stft_config)
         if block_size is not None:
             if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or not (
                 1 <= block_size <= 1 << 20
@@ -328,21 +290,8 @@ class Processor:
         self._dry_ring = np.zeros(_next_pow2(self.latency_samples + self._chunk + hop + 2))
         self._counters = np.zeros(_N_COUNTERS, dtype=np.int64)
         mix = require_float("mix", mix, 0.0, 1.0)
-        coef = 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate))
-        self._mix_state = np.array([mix, mix, coef])
-        self._bypass_state = np.array([0.0, 0.0, 1.0 / max(1.0, BYPASS_FADE_S * stft_config.sample_rate)])
-        # second model (style morph or a model being swapped in): [target, current, per-hop coef]
-        self._model_b = None
-        self._mag_b = np.zeros(n_bins)                          # [n_bins] second model's magnitude
-        self._mag_a = np.zeros(n_bins)                          # [n_bins] first model's, while blending
-        self._morph_state = np.array([0.0, 0.0, 1.0 - math.exp(-hop / (MORPH_SMOOTHING_S * stft_config.sample_rate))])
-        self._swap_step = hop / (SWAP_FADE_S * stft_config.sample_rate)
-        self._swapping = False
-        # a phase method being switched in: its own spectrum and overlap-add, crossfaded in
-        self._phase_b = None
-        self._spec_out_b = np.zeros(n_bins, dtype=np.complex128)   # [n_bins]
-        self._acc_b = np.zeros(n_fft)                               # [n_fft]
-        self._phase_fade = np.array([0.0, 1.0 / max(1.0, PHASE_FADE_S * stft_config.sample_rate), 0.0])
+        self._mix_state = glide(mix, 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate)))
+        self._bypass_state = glide(0.0, 1.0 / max(1.0, BYPASS_FADE_S * stft_config.sample_rate))
         #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
         self._tap = None  # (frames, hop_ns, header) of a Telemetry block, see set_frame_tap
@@ -351,57 +300,65 @@ class Processor:
         self.phase.prepare()
         self._warm_up()
 
+    @property
+    def model(self) -> StepModel:
+        """The running model (after a swap completes, the new one)."""
+        return self._models.model
+
+    @property
+    def phase(self) -> PhaseMethod:
+        """The running phase method (after a live switch completes, the new one)."""
+        return self._phases.phase
+
     # ---------------------------------------------------------------- control (any thread)
     @property
     def mix(self) -> float:
-        return float(self._mix_state[0])
+        return float(self._mix_state[TARGET])
 
     def set_mix(self, mix: float) -> None:
         """Set the dry/wet target; the audio thread glides to it (10 ms). Lock-free."""
-        self._mix_state[0] = require_float("mix", mix, 0.0, 1.0)
+        self._mix_state[TARGET] = require_float("mix", mix, 0.0, 1.0)
 
-    def _prepared(self, model: StepModel) -> StepModel:
-        model.check(self.stft)
-        if model.latency_frames != self.model.latency_frames:
-            raise ParameterError(f"model {model.name!r} adds {model.latency_frames} frames of latency, the running "
-                                 f"model {self.model.latency_frames}: they cannot be blended")
-        model.prepare(self.stft.n_bins)
-        model.reset()
-        return model
+    def prepare_model(self, model: StepModel) -> StepModel:
+        """Check ``model`` against the engine (STFT, latency) and prepare, warm and reset it, so
+        that a later :meth:`swap_model` or :meth:`set_morph_model` with it is instant. Returns it.
+
+        Raises
+        ------
+        ModelError, ParameterError
+            The model does not fit the engine.
+        """
+        return self._models.prepared(model)
 
     def set_morph_model(self, model: StepModel | None) -> None:
         """Load a second style to morph towards (``None`` unloads it). Call off the audio thread:
         the model is checked, prepared and warmed here, then handed over by one reference write.
         Both models then run every hop (twice the model cost)."""
-        if self._swapping:
-            raise ParameterError("a model swap is in progress")
-        self._model_b = None if model is None else self._prepared(model)
-        if model is None:
-            self._morph_state[0] = self._morph_state[1] = 0.0
+        self._models.set_morph_model(model)
 
     @property
     def morph(self) -> float:
-        return float(self._morph_state[0])
+        return float(self._models.blend[TARGET])
+
+    @property
+    def morph_current(self) -> float:
+        """Where the morph glide is now (it follows :attr:`morph` with a 30 ms time constant)."""
+        return float(self._models.blend[CURRENT])
 
     def set_morph(self, amount: float) -> None:
         """Blend between the model (0) and the morph model (1), in the log1p feature domain; the
         audio thread glides to it (30 ms time constant). Lock-free."""
-        self._morph_state[0] = require_float("morph", amount, 0.0, 1.0)
+        self._models.set_morph(require_float("morph", amount, 0.0, 1.0))
 
     def swap_model(self, model: StepModel) -> None:
         """Replace the running model without a glitch: ``model`` is prepared and warmed here (off the
         audio thread), runs beside the old one while the output crossfades to it over SWAP_FADE_S,
         then takes over alone. :attr:`swapping` is True until then."""
-        if self._swapping:
-            raise ParameterError("a model swap is already in progress")
-        model = self._prepared(model)
-        self._morph_state[0] = self._morph_state[1] = 0.0
-        self._model_b = model
-        self._swapping = True
+        self._models.swap(model)
 
     @property
     def swapping(self) -> bool:
-        return self._swapping
+        return self._models.swapping
 
     def set_phase(self, phase: str | PhaseMethod, **options) -> None:
         """Switch the phase method live, at the same lookahead (so the latency does not change).
@@ -416,33 +373,11 @@ class Processor:
         ParameterError
             Unknown method or options, a lookahead the method refuses, or a switch in progress.
         """
-        if self._phase_b is not None:
-            raise ParameterError("a phase method switch is already in progress")
-        if isinstance(phase, PhaseMethod):
-            if phase.lookahead != self.phase.lookahead or phase.stft != self.stft:
-                raise ParameterError(f"phase method {phase.name!r} must have lookahead={self.phase.lookahead} "
-                                     f"and the engine's STFT to be switched in live")
-            new = phase
-        else:
-            lookahead = self.phase.lookahead
-            try:
-                new = make_phase(phase, self.stft, lookahead, **options)
-            except ParameterError as exc:
-                # a method that refuses this lookahead (spsi: only 0) runs at its own and is held
-                # back the difference, so the latency stays
-                default = make_phase(phase, self.stft, None, **options)
-                if default.lookahead > lookahead:
-                    raise ParameterError(f"{exc} (the running method has lookahead={lookahead})") from None
-                new = DelayedPhase(default, lookahead - default.lookahead)
-        new.prepare()
-        self._acc_b[:] = 0.0
-        self._phase_fade[0] = 0.0
-        self._phase_fade[2] = -(-self.stft.n_fft // self._hop) + new.lookahead
-        self._phase_b = new
+        self._phases.set_phase(phase, make_phase, **options)
 
     @property
     def phase_switching(self) -> bool:
-        return self._phase_b is not None
+        return self._phases.incoming is not None
 
     def set_frame_tap(self, telemetry) -> None:
         """Publish every hop's input and output magnitude and compute time to ``telemetry``
@@ -457,13 +392,13 @@ class Processor:
 
     @property
     def bypassed(self) -> bool:
-        return bool(self._bypass_state[0] == 1.0)
+        return bool(self._bypass_state[TARGET] == 1.0)
 
     def set_bypass(self, bypassed: bool) -> None:
         """Bypass the effect (or bring it back) with a 20 ms linear crossfade to the input, delayed
         by the effect's latency so that the timing does not jump. The model and phase keep running,
         so coming back is seamless too. Lock-free: one float written, read by the audio thread."""
-        self._bypass_state[0] = 1.0 if bypassed else 0.0
+        self._bypass_state[TARGET] = 1.0 if bypassed else 0.0
 
     # ---------------------------------------------------------------- audio thread
     def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -509,44 +444,23 @@ class Processor:
         t0 = time.perf_counter_ns()
         tables = self._plan.tables
         analyse_frame(self._in_buf, self._window, self._spec_in, self.mag_in, self._scratch, *tables)
-        b = self._model_b
-        if b is None:
-            self.model.process(self.mag_in, self.mag_out)
-        else:
-            self.model.process(self.mag_in, self._mag_a)
-            b.process(self.mag_in, self._mag_b)
-            m = self._morph_state
-            if self._swapping:   # linear ramp to 1, then the new model takes over
-                m[1] = min(1.0, m[1] + self._swap_step)
-            else:                # one-pole glide towards the morph control
-                m[1] += (m[0] - m[1]) * m[2]
-                if abs(m[0] - m[1]) < 1e-6:
-                    m[1] = m[0]
-            _morph(self._mag_a, self._mag_b, m[1], self.mag_out)
-            if self._swapping and m[1] >= 1.0:
-                self.model = b
-                self._model_b = None
-                self._swapping = False
-                m[0] = m[1] = 0.0
+        self._models.run(self.mag_in, self.mag_out)
         bad = _sanitise_magnitude(self.mag_out, self._mag_limit)
         self.phase.process(self.mag_out, self._spec_in, self._spec_out)
         ok = synthesise_frame(self._spec_out, self._synthesis, self._acc, self._spec_scratch,
                               self._scratch, MAX_FRAME_PEAK, *tables)
-        pb = self._phase_b
-        if pb is not None:
-            pb.process(self.mag_out, self._spec_in, self._spec_out_b)
-            synthesise_frame(self._spec_out_b, self._synthesis, self._acc_b, self._spec_scratch,
+        phases = self._phases
+        switched = False
+        if phases.process_incoming(self.mag_out, self._spec_in):
+            synthesise_frame(phases.spec_out, self._synthesis, phases.acc, self._spec_scratch,
                              self._scratch, MAX_FRAME_PEAK, *tables)
-            switched = _crossfade_hop(self._acc, self._acc_b, self._hop, self._phase_fade)
-        else:
-            switched = False
+            switched = phases.crossfade(self._acc)
         if bad or not ok:
             self._counters[_BAD_FRAMES] += 1
         _finish_hop(self._acc, self._in_buf, self._hop, self._out_ring, self._counters)
         if switched:  # the new method's overlap-add (already shifted) continues as the main one
-            np.copyto(self._acc, self._acc_b)
-            self.phase = pb
-            self._phase_b = None
+            np.copyto(self._acc, phases.acc)
+            phases.complete()
         elapsed = time.perf_counter_ns() - t0
         _record_time(self._hop_ns, self._counters, elapsed)
         tap = self._tap
@@ -561,17 +475,10 @@ class Processor:
                     self._spec_scratch, self.mag_in, self.mag_out, self._out_ring, self._dry_ring,
                     self._counters, self._hop_ns):
             buf[:] = 0
-        self._mix_state[1] = self._mix_state[0]
-        self._bypass_state[1] = self._bypass_state[0]
-        self._morph_state[1] = self._morph_state[0]
-        self.model.reset()
-        if self._model_b is not None:
-            self._model_b.reset()
-        if self._phase_b is not None:  # a pending switch completes at once
-            self.phase = self._phase_b
-            self._phase_b = None
-        self._acc_b[:] = 0.0
-        self.phase.reset()
+        self._mix_state[CURRENT] = self._mix_state[TARGET]
+        self._bypass_state[CURRENT] = self._bypass_state[TARGET]
+        self._models.reset()
+        self._phases.reset()
         self._prime()
 
     def _prime(self) -> None:
@@ -585,8 +492,8 @@ class Processor:
         out = np.zeros_like(noise)
         self.process(noise, out)
         self.process(noise.astype(np.float64), out.astype(np.float64))
-        _morph(self._mag_a, self._mag_b, 0.5, self._mag_b)    # compile the morph kernel now
-        _crossfade_hop(self._scratch, self._acc_b, self._hop, np.array([1.0, 1.0, 0.0]))  # ... and this one
+        self._models.warm_up()            # compile the blend kernels now, not at the first morph
+        self._phases.warm_up(self._scratch)  # ... and the phase crossfade
         self.reset()
 
     # ---------------------------------------------------------------- reporting
@@ -611,7 +518,7 @@ class Processor:
         return self.stft.budget_us
 
     def describe(self) -> dict:
-        """Settings and latency in the report's vocabulary (DESIGN §4)."""
+        """Settings and latency in the report's vocabulary (docs/report.md)."""
         return {
             "sample_rate": self.stft.sample_rate,
             "n_fft": self.stft.n_fft,
@@ -623,6 +530,6 @@ class Processor:
             "mix": self.mix,
             "bypassed": self.bypassed,
             "morph": self.morph,
-            "morph_model": None if self._model_b is None or self._swapping else self._model_b.name,
+            "morph_model": None if self._models.morph_model is None else self._models.morph_model.name,
             "block_size": self.block_size,
         }
