@@ -72,7 +72,7 @@ def test_streaming_in_chunks_equals_the_whole_signal_delayed_by_the_latency(mode
     assert lat == effect.settings.processor().latency_samples
     np.testing.assert_allclose(streamed[:, lat:], whole[:, :-lat], atol=1e-5)
     if phase == "input" and model == "identity":  # a filter or a reconstruction rings ahead a little
-        assert np.all(streamed[:, :lat] == 0.0)
+        assert np.max(np.abs(streamed[:, :lat])) < 1e-6  # rounding only
 
 
 def test_reset_true_after_streaming_starts_over():
