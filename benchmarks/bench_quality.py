@@ -6,7 +6,7 @@ female and recorded speech, a sung-like melody, polyphonic music, percussive sou
 towards the style, onset correlation, pitch kept (pYIN voicing recall, f0 correlation, median cents),
 spectral convergence of what is heard against what the model asked for and its offline floor, the
 teacher objective against the teacher's, wall times; the same for the teacher (cached in
-benchmarks/results/quality_teacher/). Then the issue 14 targets per model, met or missed by how much.
+benchmarks/results/quality_teacher/). Then the quality targets per model, met or missed by how much.
 The measures and targets are in rtst/transfer/quality.py; ``rtst evaluate`` runs the same code.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_quality.py [--models cello,bells] [--clips melody,music]

@@ -20,7 +20,7 @@ student's speed-up over the teacher.
 Then per model: one ONNX step (``model.process``, feature transform included) timed over many hops,
 p50/p99/max in microseconds and as a fraction of the hop budget.
 
-Targets (issue 5): student objective <= 1.5 x the teacher's on the same clip; timbre distance >= 50 %
+Targets: student objective <= 1.5 x the teacher's on the same clip; timbre distance >= 50 %
 below passthrough with retention >= 0.6; student >= 1000 x faster than the teacher; ONNX step p99
 <= 5 % of the hop budget.
 

@@ -19,7 +19,7 @@ change against passthrough, content retention (time-aligned loudness-envelope co
 the content) and the onset-envelope correlation, and wall time. Results are audio after offline
 PGHI + fast Griffin-Lim, so the metrics judge what a listener would hear.
 
-Target (issue 4): the best setting cuts the timbre distance by >= 50 % against passthrough with
+Target: the best setting cuts the timbre distance by >= 50 % against passthrough with
 content retention >= 0.6.
 
     python benchmarks/bench_teacher.py [--iterations N] [--pairs K] [--rows a,b] [--json out.json] [--png out.png]

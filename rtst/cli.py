@@ -1,4 +1,8 @@
-"""Command line: ``rtst devices | live | render | bench | transfer | train-descriptor | distill | evaluate | demo`` (DESIGN §4).
+"""Command line: ``rtst devices | live | render | demo | bench | latency | transfer | train-descriptor | distill |
+evaluate`` (docs/cli.md).
+
+It parses, calls the library (:mod:`rtst.presets`, :mod:`rtst.render`, :mod:`rtst.live`,
+:mod:`rtst.measure`, :mod:`rtst.transfer`) and prints.
 
 Errors are one line on stderr: exit status 2 for bad arguments or input (parameters, files,
 models), 1 for runtime failures (devices, streams).

@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded rng, signal makers, and the JACK test server (DESIGN §6)."""
+"""Shared fixtures: a seeded rng, signal makers, and the JACK test server (docs/testing.md)."""
 
 from __future__ import annotations
 

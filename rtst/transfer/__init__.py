@@ -5,7 +5,7 @@ package does not import torch, and nothing on the real-time path imports this pa
 """
 
 #: The teacher's default content weight (relative losses, style weight 1), chosen with
-#: benchmarks/bench_teacher.py (README, "Teacher").
+#: benchmarks/bench_teacher.py (docs/teacher.md).
 DEFAULT_CONTENT_WEIGHT = 0.01
 #: Weight of the envelope (timbre) term inside the style loss, teacher and student alike
 #: (:class:`rtst.transfer.losses.EnvelopeStyle`).

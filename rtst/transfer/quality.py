@@ -66,7 +66,7 @@ PITCHED_STYLES = {"cello": True, "cello-ll": True, "organ": True, "bells": False
                   "cello_style": True, "organ_style": True, "bells_style": False}
 #: The clips the pitch targets are judged on.
 PITCH_CLIPS = ("male_speech", "female_speech", "recorded_speech", "melody")
-#: Issue 14's targets: (figure, comparison, threshold, unit).
+#: The quality targets: (figure, comparison, threshold, unit).
 TARGETS = {"timbre_cut": (">=", 0.5), "onset_correlation": (">=", 0.6), "f0_correlation": (">=", 0.8),
            "voicing_recall": (">=", 0.7), "sc_heard_db": ("<=", -18.0), "objective_ratio": ("<=", 2.0)}
 #: Largest onset lag searched, seconds (the engine's latency is already removed; this absorbs
@@ -507,7 +507,7 @@ def _judge(name: str, value, clips: list) -> dict:
 
 
 def targets(entry: dict) -> list[dict]:
-    """Issue 14's targets for one model entry of :func:`evaluate`, judged on the mean over clips."""
+    """The quality targets for one model entry of :func:`evaluate`, judged on the mean over clips."""
     rows = entry["rows"]
     out = []
     for name in ("timbre_cut", "onset_correlation"):
