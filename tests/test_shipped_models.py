@@ -37,8 +37,8 @@ def signal(sample_rate, seconds, seed=0):
     return x.astype(np.float32)
 
 
-def test_list_models_names_identity_then_every_shipped_model_with_its_files():
-    assert list_models() == ["identity"] + sorted(NAMES)
+def test_list_models_names_identity_and_every_shipped_model_with_its_files():
+    assert list_models() == sorted(["identity"] + NAMES)
     for path in SHIPPED:
         for companion in (".golden.npz", ".style.flac"):
             assert path.with_name(path.stem + companion).is_file(), f"{path.stem} lacks its {companion}"

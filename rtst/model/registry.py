@@ -20,23 +20,20 @@ IDENTITY = "identity"
 
 
 def list_models() -> list[str]:
-    """Names :func:`load_model` accepts: ``'identity'`` first, then the shipped models, sorted.
+    """Names :func:`load_model` accepts without a path: ``'identity'`` and the shipped models, sorted.
 
     Returns
     -------
     list of str
-        ``'identity'`` and the stem of each ``.onnx`` file in :data:`MODELS_DIR`.
+        ``'identity'`` and the stem of each ``.onnx`` file in :data:`MODELS_DIR`, in sorted order.
 
     Examples
     --------
     >>> from rtst.model import list_models
-    >>> names = list_models()
-    >>> names[0]
-    'identity'
-    >>> {"cello", "bells", "organ", "cello-ll"} <= set(names)
-    True
+    >>> list_models()
+    ['bells', 'cello', 'cello-ll', 'identity', 'organ']
     """
-    return [IDENTITY] + sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
+    return sorted([IDENTITY] + [p.stem for p in MODELS_DIR.glob("*.onnx")])
 
 
 def load_model(name_or_path: str | os.PathLike | None) -> StepModel:
@@ -70,4 +67,4 @@ def load_model(name_or_path: str | os.PathLike | None) -> StepModel:
             from rtst.model.onnx import OnnxStepModel
 
             return OnnxStepModel(path)
-    raise ModelError(f"model {text!r} not found (available: {', '.join(list_models())}, or a path to an .onnx file)")
+    raise ModelError(f"model {text!r} not found: give one of {', '.join(list_models())} or the path of an .onnx file")
