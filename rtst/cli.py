@@ -21,13 +21,12 @@ import numpy as np
 
 from rtst import __version__
 from rtst.errors import DeviceError, RtstError
-from rtst.presets import DEFAULT_PHASE, DEFAULT_PRESET, PRESET_NAMES, PRESETS  # light: --help stays fast
+from rtst.phase import METHODS, PHASE_NAMES
+from rtst.presets import DEFAULT_PHASE, DEFAULT_PRESET, PRESET_NAMES, PRESETS
 from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
 
 __all__ = ["main", "build_parser"]
 
-#: Phase methods offered (the registry in rtst.phase; kept literal so --help needs no numba import).
-PHASE_CHOICES = ("rtpghi", "hybrid", "rtisila", "spsi", "input")
 DEMO_CLIP = Path(__file__).resolve().parent / "data" / "demo.wav"
 
 
@@ -44,12 +43,12 @@ def _add_engine_args(p: argparse.ArgumentParser, presets=PRESET_NAMES) -> None:
     p.add_argument("--model", default=None,
                    help=f"shipped model name (rtst.list_models()), a .onnx path, or 'identity' (default: the preset's; "
                         f"without a preset, the {DEFAULT_PRESET} preset's: {PRESETS[DEFAULT_PRESET].model})")
-    p.add_argument("--phase", default=None, choices=PHASE_CHOICES,
+    p.add_argument("--phase", default=None, choices=PHASE_NAMES,
                    help="phase reconstruction method (default: the model's preset's, see rtst.presets."
                         f"phase_for_model; {DEFAULT_PHASE} for a model no preset covers)")
     p.add_argument("--lookahead", type=int, default=None,
                    help="phase lookahead in hops, each adds one hop of latency (method default if omitted: "
-                        "hybrid 1, rtpghi 1, rtisila 3, spsi/input 0)")
+                        + ", ".join(f"{name} {METHODS[name].default_lookahead}" for name in PHASE_NAMES) + ")")
     p.add_argument("--iterations", type=int, default=None, help="rtisila/hybrid: projections per frame per hop (default 4)")
     p.add_argument("--tol", type=float, default=None, help="rtpghi/hybrid: relative tolerance for random phase (default 1e-5)")
     p.add_argument("--seed", type=int, default=None, help="rtpghi/hybrid: seed of the random phases (default 0)")
@@ -207,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", default=None, help="comma-separated panel clips (default: all; rtst/testing/panel.py)")
     p.add_argument("--teacher-iterations", type=int, default=100, help="teacher L-BFGS iterations (default 100)")
     p.add_argument("--no-teacher", action="store_true", help="skip the teacher (no objective ratio)")
-    p.add_argument("--phase", default=None, choices=PHASE_CHOICES, help="phase method for every model "
+    p.add_argument("--phase", default=None, choices=PHASE_NAMES, help="phase method for every model "
                    "(default: each model's own, rtst.presets.phase_for_model)")
     p.add_argument("--lookahead", type=int, default=None, help="phase lookahead in hops")
     p.add_argument("--json", default=None, metavar="PATH.json", help="write all figures here")

@@ -146,13 +146,6 @@ def test_live_with_missing_device_lists_devices(tmp_path):
     assert "no-such-device-xyz" in result.stderr or "no audio devices" in result.stderr or "available" in result.stderr
 
 
-def test_phase_choices_are_the_registered_methods():
-    from rtst.cli import DEFAULT_PHASE, PHASE_CHOICES
-    from rtst.phase import METHODS
-
-    assert sorted(PHASE_CHOICES) == sorted(METHODS) and DEFAULT_PHASE in METHODS
-
-
 @pytest.mark.parametrize("phase, lookahead", [("rtpghi", 0), ("rtpghi", 1), ("spsi", 0), ("rtisila", 2),
                                               ("hybrid", 1), ("hybrid", 3)])
 def test_render_with_every_phase_method(wav, tmp_path, phase, lookahead):

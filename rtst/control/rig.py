@@ -63,15 +63,15 @@ class Rig:
     models : dict of str -> StepModel
         Every model the performer may switch to, by name, the running one included (it is added
         if missing). Each must be its own instance.
-    phases : sequence of str
-        Phase methods offered.
+    phases : sequence of str, optional
+        Phase methods offered (default: every one, :data:`rtst.phase.PHASE_NAMES`).
     morph_model : StepModel, optional
         A second style to morph towards (its own instance, not one of ``models``).
     telemetry : rtst.telemetry.Telemetry, optional
         Where the current settings are published for the view.
     """
 
-    def __init__(self, processor, models: dict | None = None, phases=("rtpghi", "hybrid", "rtisila", "spsi", "input"),
+    def __init__(self, processor, models: dict | None = None, phases=None,
                  *, morph_model=None, telemetry=None):
         self.processor = processor
         self.models = dict(models or {})
@@ -82,6 +82,10 @@ class Rig:
             if model is not processor.model:
                 processor.prepare_model(model)  # checked against the engine, warmed, reset: switching is instant
         self.model_names = list(self.models)
+        if phases is None:
+            from rtst.phase import PHASE_NAMES
+
+            phases = PHASE_NAMES
         self.phases = list(phases)
         if processor.phase.name not in self.phases:
             self.phases.append(processor.phase.name)

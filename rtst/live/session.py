@@ -146,8 +146,8 @@ class LiveSession:
     stream_config : rtst.config.StreamConfig
     models : dict of str -> StepModel, optional
         Models to preload for live switching (the running one is added).
-    phases : sequence of str
-        Phase methods offered to the performer.
+    phases : sequence of str, optional
+        Phase methods offered to the performer (default: every one, :data:`rtst.phase.PHASE_NAMES`).
     morph_model : StepModel, optional
     view : bool
         Open the live view in its own process.
@@ -159,7 +159,7 @@ class LiveSession:
         New WAV file for input and output.
     """
 
-    def __init__(self, processor, stream_config, *, models=None, phases=("rtpghi", "hybrid", "rtisila", "spsi", "input"),
+    def __init__(self, processor, stream_config, *, models=None, phases=None,
                  morph_model=None, view: bool = False, view_options: dict | None = None, osc=None,
                  midi_port=None, midi_map=None, record=None, log=sys.stderr):
         from rtst.control.rig import Rig
