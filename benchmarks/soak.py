@@ -140,7 +140,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         metro = subprocess.Popen(["jack_metro", "-b", "120", "-n", REFERENCE_CLIENT],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        ins, outs = probe.wait_for_ports("PortAudio", timeout_s=120)
+        ins, outs = probe.wait_for_ports("rtst", timeout_s=120)
         probe.patch(ins[0], outs[0])
         time.sleep(0.5)  # re-patching the graph flags an xrun to every client: keep it out of the window
         log_offset = server_log.stat().st_size if server_log else 0
@@ -177,7 +177,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         if e["timer_late_us"] is not None:
             causes["machine stall (driver timer late)"] += 1
         else:
-            state = e["clients"].get("PortAudio")
+            state = e["clients"].get("rtst")
             causes[f"effect {state.lower()}" if state else "other client only"] += 1
     window_s = window_end - window_start
     hz = os.sysconf("SC_CLK_TCK")

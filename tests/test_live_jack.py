@@ -1,4 +1,4 @@
-"""The live effect on a real JACK server (dummy driver): real PortAudio stream, real audio."""
+"""The live effect on a real JACK server (dummy driver): its own JACK client, real audio."""
 
 import json
 import subprocess
@@ -26,7 +26,7 @@ def test_live_identity_returns_chirp_delayed_by_reported_latency(jack_server, tm
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     probe = LoopProbe()
     try:
-        ins, outs = probe.wait_for_ports("PortAudio")
+        ins, outs = probe.wait_for_ports("rtst")
         probe.patch(ins[0], outs[0])
         time.sleep(0.5)  # let the graph settle after re-patching
         log_offset = jack_server["log"].stat().st_size if jack_server["log"] else 0
@@ -56,7 +56,7 @@ def test_live_identity_returns_chirp_delayed_by_reported_latency(jack_server, tm
     # or if its own measured compute ever overran a block (deadline_misses).
     start = report["stream"]["started_monotonic_s"]
     in_window = [t for t in report["stream"]["xrun_times_s"] if window_start <= start + t <= window_end]
-    effect_running_late = server_log.count("client = PortAudio was not finished, state = Running")
+    effect_running_late = server_log.count("client = rtst was not finished, state = Running")
     stalls = (server_log.count("state = Triggered") + server_log.count("JackTimedDriver::Process XRun")
               + server_log.count("client = rtst-probe was not finished"))
     print(f"xruns at {report['stream']['xrun_times_s']} s; window {window_start - start:.2f}.."
@@ -65,6 +65,53 @@ def test_live_identity_returns_chirp_delayed_by_reported_latency(jack_server, tm
     assert_no_unexplained_overruns(report, window_start, window_end, stalls)
     assert effect_running_late == 0 or stalls > 0
     assert not in_window or stalls > 0
+
+
+def test_live_is_the_jack_client_rtst_and_both_outputs_carry_the_effect(jack_server, tmp_path):
+    """`rtst live` on JACK is its own client `rtst` with ports in_1, out_1, out_2 (1-based, like the
+    server's system ports), wired to the physical ports when it starts; a chirp played into in_1
+    comes out of out_1 and of out_2, each delayed by the reported latency to the sample."""
+    report_path = tmp_path / "live.json"
+    effect = subprocess.Popen(
+        [sys.executable, "-m", "rtst", "live", "--model", "identity", "--phase", "input",
+         "--duration", "6", "--report", str(report_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    probe = LoopProbe()
+    sr = jack_server["sample_rate"]
+    sig = np.zeros(int(1.2 * sr), np.float32)
+    sig[4800:4800 + sr // 2] = chirp(sr // 2, sr)
+    takes = []
+    try:
+        ins, outs = probe.wait_for_ports("rtst")
+        assert [p.name for p in ins] == ["rtst:in_1"]
+        assert [p.name for p in outs] == ["rtst:out_1", "rtst:out_2"]
+        assert not probe.client.get_ports("^PortAudio:")
+        pb = probe.patchbay
+        assert [p.name for p in pb.connections(ins[0])] == ["system:capture_1"]
+        assert [[p.name for p in pb.connections(o)] for o in outs] == [["system:playback_1"], ["system:playback_2"]]
+        for out in outs:
+            probe.patch(ins[0], out)
+            time.sleep(0.5)
+            takes.append((out.name, probe.play_and_record(sig), probe.xruns))
+        stdout, stderr = effect.communicate(timeout=60)  # the probe stays wired until the effect reports
+    finally:
+        probe.close()
+        if effect.poll() is None:
+            effect.kill()
+    assert effect.returncode == 0, stderr
+    report = json.loads(report_path.read_text())
+    assert report["stream"]["input_device"] == "rtst:in_1"
+    assert report["stream"]["output_device"] == "rtst:out_1, rtst:out_2"
+    lat = report["latency_samples"]["total"]
+    for name, rec, xruns in takes:
+        lag = find_lag(sig, rec)
+        print(f"{name}: reported {lat}, measured lag {lag}, probe xruns so far {xruns}")
+        assert lag == lat, name
+        if xruns == 0 and report["stream"]["xruns"] == 0:
+            np.testing.assert_allclose(rec[lag:], sig[:sig.size - lag], atol=1e-4, err_msg=name)
+        else:  # an xrun drops or repeats a period: at most about a latency of the take differs
+            wrong = np.abs(rec[lag:] - sig[:sig.size - lag]) > 1e-4
+            assert wrong.sum() <= 2 * lat, f"{name}: {wrong.sum()} samples differ"
 
 
 def assert_overruns_rare(report, limit=0.01):
@@ -88,31 +135,38 @@ def assert_no_unexplained_overruns(report, window_start, window_end, stalls):
     assert_overruns_rare(report)
 
 
-def test_callback_allocates_nothing_and_always_fills_output(jack_server):
-    """The PortAudio callback, called directly (as the audio thread would) 1000 times under tracing."""
+@pytest.mark.parametrize("host", ["portaudio", "jack"])
+def test_callback_allocates_nothing_and_always_fills_output(jack_server, host):
+    """The stream callback, called directly (as the audio thread would) 1000 times under tracing:
+    PortAudio's blocks of the stream's size, and JACK's periods (128 on the test server) re-blocked
+    into the processor's 256."""
     import itertools
     import tracemalloc
-
-    import sounddevice as sd
 
     from rtst.config import StftConfig, StreamConfig
     from rtst.engine import Processor
     from rtst.live.stream import LiveEffect
 
     proc = Processor(StftConfig(), block_size=256)
-    effect = LiveEffect(proc, StreamConfig(block_size=256))
-    indata = np.zeros((256, 1), np.float32)
-    indata[:, 0] = chirp(256)
-    outdata = np.full((256, effect.output_channels), np.nan, np.float32)
-    flags = sd.CallbackFlags()
+    effect = LiveEffect(proc, StreamConfig(block_size=256), host=host)
+    assert effect.host == host
+    n = effect.block_size
+    indata = np.zeros((n, 1), np.float32)
+    indata[:, 0] = chirp(n)
+    outdata = np.full((n, effect.output_channels), np.nan, np.float32)
+    flags = None
+    if host == "portaudio":
+        import sounddevice as sd
+
+        flags = sd.CallbackFlags()
     for _ in range(100):
-        effect._callback(indata, outdata, 256, None, flags)
+        effect._callback(indata, outdata, n, None, flags)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         base, _ = tracemalloc.get_traced_memory()
         for _ in itertools.repeat(None, 1000):
-            effect._callback(indata, outdata, 256, None, flags)
+            effect._callback(indata, outdata, n, None, flags)
         current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -126,6 +180,7 @@ def test_callback_allocates_nothing_and_always_fills_output(jack_server):
     big_out = np.ones((20000, effect.output_channels), np.float32)
     effect._callback(big_in, big_out, 20000, None, flags)
     assert not big_out.any() and effect.stats["callback_failures"] == 1
+    effect.stop()
 
 
 def test_collector_is_paused_while_streaming_and_restored_after(jack_server):
@@ -172,7 +227,7 @@ def test_live_with_a_shipped_style_model(jack_server, tmp_path, model):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     probe = LoopProbe()
     try:
-        ins, outs = probe.wait_for_ports("PortAudio")
+        ins, outs = probe.wait_for_ports("rtst")
         probe.patch(ins[0], outs[0])
         time.sleep(0.5)
         window_start = time.monotonic()
@@ -231,7 +286,7 @@ def test_rig_controls_over_osc_and_jack_midi_reach_the_audio_and_the_recording(j
     sig = np.zeros(int(1.2 * sr), np.float32)
     sig[4800:4800 + sr] = 0.2 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))
     try:
-        ins, outs = probe.wait_for_ports("PortAudio")
+        ins, outs = probe.wait_for_ports("rtst")
         probe.patch(ins[0], outs[0])
         time.sleep(1.0)  # the OSC server starts with the stream
         osc.send_message("/rtst/mix", 0.0)
@@ -279,7 +334,10 @@ def test_rig_controls_over_osc_and_jack_midi_reach_the_audio_and_the_recording(j
 
     rec, rate = sf.read(take, dtype="float32")
     assert rate == sr and rec.shape[1] == 2 and report["record"]["lost"] == 0
-    assert rec.shape[0] == report["stream"]["callbacks"] * report["stream"]["block_size"]
+    # every sample the engine processed: the callbacks' JACK periods, less what was still being
+    # gathered into the processor's block size when the stream stopped
+    block, period = report["stream"]["block_size"], jack_server["period"] or report["stream"]["block_size"]
+    assert 0 <= report["stream"]["callbacks"] * period - rec.shape[0] < max(block, period)
     engine_lag = report["latency_samples"]["total"] - report["latency_samples"]["io"]
     first = int(np.argmax(np.abs(rec[:, 0]) > 0.01))  # where the first (dry) tone reached the input
     seg = slice(first + 2400, first + sr // 2)

@@ -54,7 +54,7 @@ def main() -> int:
             [sys.executable, "-m", "rtst", "live", "--model", args.model, "--morph-model", args.morph_model,
              "--view", "--view-screenshot", str(out), "--view-screenshot-after", str(args.after),
              "--duration", str(seconds), "--report", str(report)], env=env, cwd=ROOT)
-        ins, outs = probe.wait_for_ports("PortAudio", timeout_s=120)
+        ins, outs = probe.wait_for_ports("rtst", timeout_s=120)
         probe.patch(ins[0], outs[0])
         player = threading.Thread(target=probe.play_and_record, args=(signal,), kwargs={"timeout_s": seconds + 60},
                                   daemon=True)

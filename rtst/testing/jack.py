@@ -117,9 +117,10 @@ class LoopProbe:
             time.sleep(0.05)
 
     def patch(self, effect_in, effect_out):
-        """Disconnect the effect's ports from everything, then wire probe -> effect -> probe."""
-        self.patchbay.isolate(effect_in)
-        self.patchbay.isolate(effect_out)
+        """Disconnect the effect's ports and the probe's from everything, then wire probe ->
+        effect -> probe."""
+        for port in (effect_in, effect_out, self.out, self.inp):
+            self.patchbay.isolate(port)
         self.patchbay.connect(self.out, effect_in)
         self.patchbay.connect(effect_out, self.inp)
 
