@@ -18,6 +18,7 @@ import numpy as np
 
 from rtst.errors import ParameterError
 from rtst.presets import Settings, resolve
+from rtst.validate import require_int
 
 __all__ = ["Effect", "render", "render_file"]
 
@@ -53,9 +54,8 @@ def render(settings: Settings, audio: np.ndarray, sample_rate: int, *, block_siz
     """
     from rtst.io.files import resample
 
-    if block_size is not None and (isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer))
-                                   or not 1 <= block_size <= 1 << 20):
-        raise ParameterError(f"block_size={block_size!r} must be an integer from 1 to {1 << 20}")
+    if block_size is not None:
+        require_int("block_size", block_size, 1, 1 << 20, rule=f"an integer from 1 to {1 << 20}")
     n_in, channels = audio.shape
     engine_rate = settings.stft.sample_rate
     x = resample(audio, sample_rate, engine_rate)  # [n, channels]
@@ -235,8 +235,6 @@ class Effect:
         if channels > MAX_CHANNELS:
             raise ParameterError(f"audio has {channels} channels (shape {x.shape}); at most {MAX_CHANNELS}: "
                                  "is it [n_samples, n_channels]? pass [n_channels, n_samples]")
-        from rtst.validate import require_int
-
         sample_rate = require_int("sample_rate", sample_rate, 1000, 768000)
         procs = [self._processor(ch) for ch in range(channels)]
         if reset:

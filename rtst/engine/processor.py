@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from rtst.config import StftConfig
-from rtst.validate import require_float
+from rtst.validate import require_float, require_int
 from rtst.dsp.fft import RfftPlan
 from rtst.dsp.ringbuffer import ring_history
 from rtst.dsp.stft import analyse_frame, synthesise_frame
@@ -253,11 +253,7 @@ class Processor:
         self._phases = PhaseSlot(phase, stft_config)
         self.model.check(stft_config)
         if block_size is not None:
-            if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or not (
-                1 <= block_size <= 1 << 20
-            ):
-                raise ParameterError(f"block_size={block_size!r} must be an integer from 1 to {1 << 20}, or None")
-            block_size = int(block_size)
+            block_size = require_int("block_size", block_size, 1, 1 << 20, rule=f"an integer from 1 to {1 << 20}, or None")
         self.block_size = block_size
 
         n_fft, hop, n_bins = stft_config.n_fft, stft_config.hop_length, stft_config.n_bins
