@@ -43,9 +43,9 @@ from rtst.testing import clips as teacher_clips
 from rtst.measure.bench import git_revision, version_of
 
 from rtst import __version__
+from rtst.model import MODELS_DIR
 from rtst.config import StftConfig
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 CONTENTS = ("speech_content", "tts_content", "music_content")
 
 

@@ -120,7 +120,7 @@ def test_render_without_phase_uses_the_models_default(tmp_path, model):
     import soundfile as sf
 
     from rtst.cli import main
-    from rtst.model.base import MODELS_DIR
+    from rtst.model import MODELS_DIR
     from rtst.presets import DEFAULT_PHASE, PRESETS
 
     if model != "identity" and not (MODELS_DIR / f"{model}.onnx").is_file():
@@ -143,7 +143,7 @@ def test_render_without_phase_uses_the_models_default(tmp_path, model):
 def test_evaluate_identity_scores_as_passthrough(tmp_path):
     pytest.importorskip("librosa")
     pytest.importorskip("torch")
-    from rtst.model.base import MODELS_DIR
+    from rtst.model import MODELS_DIR
     from rtst.transfer import quality
 
     if not (MODELS_DIR / "cello.onnx").is_file():

@@ -51,12 +51,12 @@ from rtst import __version__
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
 from rtst.measure.bench import git_revision, version_of
-from rtst.model.base import MODELS_DIR
+from rtst.model import MODELS_DIR
 
 __all__ = ["PITCHED_STYLES", "PITCH_CLIPS", "TARGETS", "REPO_DIR", "RESULTS_DIR", "TEACHER_CACHE",
            "load_panel", "model_paths", "evaluate", "targets", "format_report", "plot_model"]
 
-REPO_DIR = MODELS_DIR.parent
+REPO_DIR = Path(__file__).resolve().parents[2]  # the source checkout: results and caches live there
 RESULTS_DIR = REPO_DIR / "benchmarks" / "results"
 TEACHER_CACHE = RESULTS_DIR / "quality_teacher"
 
