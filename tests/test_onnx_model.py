@@ -104,6 +104,10 @@ def test_processor_with_onnx_model_allocates_nothing_in_steady_state(tmp_path, r
         proc.process(x, out)
     # onnxruntime's binding keeps one small object from the latest run alive (124 bytes here),
     # replaced on every run. A per-call leak would keep >= 1000 x 28 bytes per round.
-    rounds = allocation_rounds(lambda: proc.process(x, out), 1000)
+    # The first round of calls under tracemalloc kept 2-6 KB in 3 of 4 runs on this VM, even after
+    # 50 warm-up calls (onnxruntime's binding settling its Python-side objects once traced); after
+    # 1000 traced warm-up calls no round keeps anything. A per-call leak still shows in every round.
+    rounds = allocation_rounds(lambda: proc.process(x, out), 1000,
+                               warm=lambda: [proc.process(x, out) for _ in range(1000)])
     assert all(kept < 256 for kept, _ in rounds), rounds
     assert all(peak < 1024 for _, peak in rounds), rounds
