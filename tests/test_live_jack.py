@@ -115,12 +115,14 @@ def test_live_is_the_jack_client_rtst_and_both_outputs_carry_the_effect(jack_ser
 
 
 def assert_overruns_rare(report, limit=0.01):
-    """Fewer than ``limit`` of the callbacks overran their block. Every hop whose compute overran
-    (the engine's own count) also made its callback overrun (blocks are at most a hop), so the
-    stream's timed count bounds both. A model too slow for the hop overruns nearly every callback;
-    this VM's scheduling jitter makes a few isolated ones (bursts of up to ~12 at 64-sample blocks)."""
+    """Fewer than ``limit`` of the callbacks overran their block, and fewer than ``limit`` of the
+    hops their hop (the engine's own count: a JACK period may span several hops, so a hop can
+    overrun its share without its callback overrunning). A model too slow for the hop overruns
+    nearly every callback; this VM's scheduling jitter makes a few isolated ones (bursts of up to
+    ~12 at 64-sample blocks)."""
     stream = report["stream"]
-    assert report["deadline_misses"] <= stream["deadline_misses"]
+    assert report["deadline_misses"] < max(1, limit * report["frames"]), (
+        f"{report['deadline_misses']} of {report['frames']} hops overran")
     assert stream["deadline_misses"] < limit * stream["callbacks"], (
         f"{stream['deadline_misses']} of {stream['callbacks']} callbacks overran, at {stream['deadline_miss_times_s']} s")
 

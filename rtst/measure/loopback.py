@@ -11,16 +11,15 @@ hundredth of a sample on the band-limited correlation between the samples around
 normalised correlation peak is below :data:`MIN_CORRELATION` did not come back (nothing is
 patched, or something else is in the way): that is an error, never a number.
 
-On JACK, :func:`jack_loopback` wires the stream's own output to its own input with jackd2's
-``jack_connect`` (and takes every other connection of those ports away for the measurement); on
-any other host the user patches output to input.
+On a JACK server the measurement is the same native client as the live effect
+(:class:`rtst.live.jack.JackDuplex`, client ``rtst``, blocks of the server's period, re-blocked
+for the processor like the effect's), and it wires its own ``out_1`` to its own ``in_1`` (every
+other connection of those ports taken away for the measurement). A PortAudio stream on JACK is
+wired by :func:`jack_loopback`; on any other host the user patches output to input.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 
 import numpy as np
@@ -97,71 +96,35 @@ def find_lags(recording: np.ndarray, chirp: np.ndarray, starts, max_lag: int):
     return np.array(lags), np.array(peaks)
 
 
-def _jack_ports():
-    """{port: [connected ports]} from ``jack_lsp -c``, or None if JACK's tools are missing."""
-    if shutil.which("jack_lsp") is None:
-        return None
-    try:
-        out = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=10,
-                             env={**os.environ, "JACK_NO_START_SERVER": "1"})
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    ports, current = {}, None
-    for line in out.stdout.splitlines():
-        if not line.strip():
-            continue
-        if line[0].isspace():
-            if current is not None:
-                ports[current].append(line.strip())
-        else:
-            current = line.strip()
-            ports[current] = []
-    return ports
+def _jack_ports(patchbay) -> set:
+    """Names of every JACK port now."""
+    return {p.name for p in patchbay.client.get_ports()}
 
 
-def _port_number(port: str) -> int:
-    tail = port.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 1 << 30
+def jack_loopback(before: set, patchbay) -> tuple:
+    """Wire the newest JACK client's first output to its first input (a PortAudio stream's: its
+    ports appeared since ``before``, a :func:`_jack_ports` snapshot), with their other connections
+    removed.
 
-
-def jack_loopback(before: dict) -> tuple:
-    """Wire the newest JACK client's first output to its first input (ours: it appeared since
-    ``before``, a :func:`_jack_ports` snapshot), with their other connections removed.
-
-    Returns ``(out_port, in_port)``. Raises DeviceError if it cannot.
+    Returns ``(out_port, in_port)`` names. Raises DeviceError if it cannot.
     """
+    from rtst.live.jack import port_number
+
+    client = patchbay.client
     deadline = time.monotonic() + 5.0
-    ours = []
+    outs, ins = [], []
     while time.monotonic() < deadline:
-        now = _jack_ports() or {}
-        ours = [p for p in now if p not in before]
-        outs = sorted((p for p in ours if ":out_" in p), key=_port_number)
-        ins = sorted((p for p in ours if ":in_" in p), key=_port_number)
+        ours = [p for p in client.get_ports(is_audio=True) if p.name not in before]
+        outs = sorted((p for p in ours if p.is_output), key=lambda p: port_number(p.name))
+        ins = sorted((p for p in ours if p.is_input), key=lambda p: port_number(p.name))
         if outs and ins:
             break
         time.sleep(0.05)
     if not outs or not ins:
         raise DeviceError("cannot find this stream's JACK ports to connect a loopback; patch output to input "
                           "yourself and run with --no-connect")
-    out_port, in_port = outs[0], ins[0]
-    now = _jack_ports() or {}
-    for other in now.get(in_port, []):
-        _jack_cmd("jack_disconnect", other, in_port)
-    for other in now.get(out_port, []):
-        _jack_cmd("jack_disconnect", out_port, other)
-    _jack_cmd("jack_connect", out_port, in_port)
-    return out_port, in_port
-
-
-def _jack_cmd(tool: str, a: str, b: str) -> None:
-    try:
-        r = subprocess.run([tool, a, b], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DeviceError(f"{tool} {a} {b} failed: {exc}") from None
-    if r.returncode != 0:
-        raise DeviceError(f"{tool} {a} {b} failed: {(r.stderr or r.stdout).strip()}")
+    patchbay.loopback(outs[0], ins[0])
+    return outs[0].name, ins[0].name
 
 
 class LoopbackMeasurement:
@@ -183,18 +146,66 @@ class LoopbackMeasurement:
         On JACK, wire the stream's output to its input itself.
     max_lag_s : float
         Longest round trip looked for.
+    host : {"auto", "jack", "portaudio"}
+        "auto" is the native JACK client when a JACK server runs and neither device is named
+        (what ``rtst live`` does), else PortAudio.
     """
 
     def __init__(self, sample_rate: int, block_size: int, *, processor=None, input_device=None, output_device=None,
-                 repeats: int = 8, latency="low", connect: bool = True, max_lag_s: float = 0.5):
+                 repeats: int = 8, latency="low", connect: bool = True, max_lag_s: float = 0.5, host: str = "auto"):
         if not 1 <= repeats <= 100:
             raise ParameterError(f"repeats={repeats} must be from 1 to 100")
         if not 0.01 <= max_lag_s <= 5:
             raise ParameterError(f"max_lag_s={max_lag_s} must be from 0.01 to 5")
-        self.sd = sd = import_sounddevice()
+        if host not in ("auto", "jack", "portaudio"):
+            raise ParameterError(f"host={host!r} must be one of auto, jack, portaudio")
         self.sample_rate = int(sample_rate)
         self.block_size = int(block_size)
         self.processor = processor
+        self.connect = connect
+        self.latency = latency
+        self.repeats = int(repeats)
+        self.max_lag = int(max_lag_s * self.sample_rate)
+        self.signal, self.chirp, self.starts = measurement_signal(self.sample_rate, self.repeats, max_lag_s + 0.05)
+        self.recording = np.zeros_like(self.signal)
+        self._pos = np.zeros(1, np.int64)
+        self._status = np.zeros(2, np.int64)  # callbacks with a status flag (or JACK xruns), callbacks
+        self.io_latency_samples = None
+        self.ports = None
+        self._duplex = None
+        self._engine = processor  # what the callback runs: the processor, or its re-blocking adapter
+        if host == "jack" or (host == "auto" and input_device is None and output_device is None):
+            self._open_jack(quiet=host == "auto")
+        if self._duplex is None:
+            self._open_portaudio(input_device, output_device)
+        frames = max(self.block_size, 8192, self._duplex.period if self._duplex is not None else 0)
+        self._src = np.zeros(frames, np.float32)  # [frames] the signal's block, zero past its end
+        self._out = np.zeros(frames, np.float32)  # [frames] the processor's output
+
+    def _open_jack(self, quiet: bool) -> None:
+        from rtst.live.jack import BlockAdapter, JackDuplex, import_jack
+
+        if quiet and import_jack() is None:
+            return
+        try:
+            self._duplex = JackDuplex(self._callback, 1, sample_rate=self.sample_rate, on_xrun=self._on_xrun,
+                                      connect=not self.connect, quiet=quiet)
+        except DeviceError as exc:
+            if quiet and str(exc).startswith("no JACK server"):
+                return  # nothing answers: PortAudio it is
+            raise
+        self.sd = None
+        self.hostapi = "JACK"
+        self.on_jack = True
+        if self.processor is not None:
+            self._engine = BlockAdapter(self.processor, self._duplex.period)
+
+    def _on_xrun(self) -> None:
+        """JACK's xrun callback (its notification thread). Real-time safe: a counter."""
+        self._status[0] += 1
+
+    def _open_portaudio(self, input_device, output_device) -> None:
+        self.sd = sd = import_sounddevice()
         self.input_device = resolve_device(input_device, "input")
         self.output_device = resolve_device(output_device, "output")
         for device, kind in ((self.input_device, "input"), (self.output_device, "output")):
@@ -207,17 +218,6 @@ class LoopbackMeasurement:
         hostapis = sd.query_hostapis()
         self.hostapi = hostapis[sd.query_devices(self.output_device)["hostapi"]]["name"]
         self.on_jack = "JACK" in self.hostapi
-        self.connect = connect
-        self.latency = latency
-        self.repeats = int(repeats)
-        self.max_lag = int(max_lag_s * self.sample_rate)
-        self.signal, self.chirp, self.starts = measurement_signal(self.sample_rate, self.repeats, max_lag_s + 0.05)
-        self.recording = np.zeros_like(self.signal)
-        self._out = np.zeros(max(self.block_size, 8192), np.float32)
-        self._pos = np.zeros(1, np.int64)
-        self._status = np.zeros(2, np.int64)  # callbacks with a status flag, callbacks
-        self.io_latency_samples = None
-        self.ports = None
 
     def _callback(self, indata, outdata, frames, time_info, status):
         """Real-time safe: slices of preallocated arrays, the processor's own process()."""
@@ -230,53 +230,93 @@ class LoopbackMeasurement:
             outdata.fill(0)
             return
         m = min(frames, n - p)
-        src = self.signal[p:p + m]
-        if self.processor is not None:
-            out = self._out[:m]
-            self.processor.process(src, out)
-            outdata[:m, 0] = out
+        src = self._src[:frames]  # whole callbacks for the processor: a re-blocked one needs them
+        src[:m] = self.signal[p:p + m]
+        src[m:] = 0
+        if self._engine is not None:
+            out = self._out[:frames]
+            self._engine.process(src, out)
+            outdata[:, 0] = out
         else:
-            outdata[:m, 0] = src
-        outdata[m:] = 0
+            outdata[:, 0] = src
         self.recording[p:p + m] = indata[:m, 0]
         self._pos[0] = p + frames
 
     def run(self, log=None) -> dict:
         """Play and record; returns the measurement (see :meth:`result`)."""
-        sd = self.sd
-        before = _jack_ports() if self.on_jack and self.connect else None
         self._pos[0] = self.signal.shape[0]  # silent until the loopback is wired
+        if self._duplex is not None:
+            return self._run_jack(log)
+        sd = self.sd
+        patchbay = self._patchbay() if self.on_jack and self.connect else None
+        before = _jack_ports(patchbay) if patchbay is not None else None
         try:
-            stream = sd.Stream(samplerate=self.sample_rate, blocksize=self.block_size,
-                               device=(self.input_device, self.output_device), channels=(1, 1), dtype="float32",
-                               latency=self.latency, callback=self._callback,
-                               prime_output_buffers_using_stream_callback=False)
-        except sd.PortAudioError as exc:
-            raise DeviceError(f"cannot open the audio stream: {exc}") from None
-        with stream:
-            lat_in, lat_out = stream.latency
-            self.io_latency_samples = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
-            if self.on_jack and self.connect:
-                if before is None:
-                    raise DeviceError("JACK's tools (jack_lsp, jack_connect from jackd2) are missing: patch output "
-                                      "to input yourself and run with --no-connect")
-                self.ports = jack_loopback(before)
+            try:
+                stream = sd.Stream(samplerate=self.sample_rate, blocksize=self.block_size,
+                                   device=(self.input_device, self.output_device), channels=(1, 1), dtype="float32",
+                                   latency=self.latency, callback=self._callback,
+                                   prime_output_buffers_using_stream_callback=False)
+            except sd.PortAudioError as exc:
+                raise DeviceError(f"cannot open the audio stream: {exc}") from None
+            with stream:
+                lat_in, lat_out = stream.latency
+                self.io_latency_samples = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
+                if patchbay is not None:
+                    self.ports = jack_loopback(before, patchbay)
+                    if log:
+                        print(f"rtst latency: loopback {self.ports[0]} -> {self.ports[1]}", file=log, flush=True)
+                elif log:
+                    print("rtst latency: patch the output to the input (a cable, or the interface's loopback); "
+                          "measuring now", file=log, flush=True)
+                time.sleep(0.3)  # let a fresh connection settle before the first sample leaves
+                self._measure(stream)
+        finally:
+            if patchbay is not None:
+                patchbay.client.close()
+        return self.result()
+
+    @staticmethod
+    def _patchbay():
+        from rtst.live.jack import Patchbay, open_client
+
+        return Patchbay(open_client("rtst-latency-patch"))
+
+    def _run_jack(self, log) -> dict:
+        duplex = self._duplex
+        try:
+            duplex.start()
+            if self.connect:
+                duplex.patchbay.loopback(duplex.outports[0], duplex.inport)
+                self.ports = (duplex.outports[0].name, duplex.inport.name)
                 if log:
                     print(f"rtst latency: loopback {self.ports[0]} -> {self.ports[1]}", file=log, flush=True)
             elif log:
                 print("rtst latency: patch the output to the input (a cable, or the interface's loopback); "
                       "measuring now", file=log, flush=True)
-            time.sleep(0.3)  # let a fresh connection settle before the first sample leaves
-            if self.processor is not None:
-                self.processor.reset()
-            self.recording.fill(0)
-            self._pos[0] = 0
-            deadline = time.monotonic() + self.signal.shape[0] / self.sample_rate + 10.0
-            while self._pos[0] < self.signal.shape[0]:
-                if time.monotonic() > deadline or not stream.active:
-                    raise DeviceError("the audio stream stopped before the measurement finished")
-                time.sleep(0.02)
+            time.sleep(0.3)  # let a fresh connection settle (and JACK update the latency ranges)
+            io = duplex.io_latency()
+            delay = getattr(self._engine, "delay", 0)
+            self.io_latency_samples = None if io is None else io + delay
+            self._measure(duplex)
+            io = duplex.io_latency()  # the wiring may have changed meanwhile
+            self.io_latency_samples = None if io is None else io + delay
+        finally:
+            duplex.stop()
         return self.result()
+
+    def _measure(self, stream) -> None:
+        """Play the signal once from the start, through the stream, and wait for it."""
+        if self.processor is not None:
+            self.processor.reset()
+        if hasattr(self._engine, "reset") and self._engine is not self.processor:
+            self._engine.reset()
+        self.recording.fill(0)
+        self._pos[0] = 0
+        deadline = time.monotonic() + self.signal.shape[0] / self.sample_rate + 10.0
+        while self._pos[0] < self.signal.shape[0]:
+            if time.monotonic() > deadline or not stream.active:
+                raise DeviceError("the audio stream stopped before the measurement finished")
+            time.sleep(0.02)
 
     def result(self) -> dict:
         """Lags of each chirp, their mean and jitter; raises DeviceError if nothing came back."""
