@@ -1,6 +1,7 @@
 """The live effect on a real JACK server (dummy driver): its own JACK client, real audio."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -74,7 +75,7 @@ def test_live_is_the_jack_client_rtst_and_both_outputs_carry_the_effect(jack_ser
     report_path = tmp_path / "live.json"
     effect = subprocess.Popen(
         [sys.executable, "-m", "rtst", "live", "--model", "identity", "--phase", "input",
-         "--duration", "6", "--report", str(report_path)],
+         "--duration", "8", "--report", str(report_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     probe = LoopProbe()
     sr = jack_server["sample_rate"]
@@ -112,6 +113,41 @@ def test_live_is_the_jack_client_rtst_and_both_outputs_carry_the_effect(jack_ser
         else:  # an xrun drops or repeats a period: at most about a latency of the take differs
             wrong = np.abs(rec[lag:] - sig[:sig.size - lag]) > 1e-4
             assert wrong.sum() <= 2 * lat, f"{name}: {wrong.sum()} samples differ"
+
+
+def test_live_stops_cleanly_with_one_line_when_the_jack_server_goes_away(jack_server, tmp_path):
+    """A server of its own (named, beside the session's): `rtst live` on it exits within seconds
+    with status 1 and a one-line error when the server shuts down under it, no hang, no crash."""
+    from rtst.testing.jack import server_env, start_dummy_server
+
+    name = f"rtst-shutdown-{os.getpid()}"
+    with open(tmp_path / "jackd.log", "w") as log:
+        server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
+    if server is None:
+        pytest.skip("a second jackd did not start")
+    effect = None
+    try:
+        effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "60"],
+                                  env=server_env(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while "rtst:in_1\n   system:capture_1" not in subprocess.run(
+                ["jack_lsp", "-c"], capture_output=True, text=True, env=server_env(name)).stdout:
+            assert time.monotonic() < deadline and effect.poll() is None, "rtst live did not come up"
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    t0 = time.monotonic()
+    try:
+        stdout, stderr = effect.communicate(timeout=30)
+    finally:
+        if effect.poll() is None:
+            effect.kill()
+    print(f"exited {time.monotonic() - t0:.2f} s after the server, status {effect.returncode}: {stderr}")
+    assert effect.returncode == 1
+    ours = [line for line in stderr.splitlines() if line.startswith("rtst live:")]
+    assert ours == ["rtst live: error: the audio stream stopped unexpectedly"], stderr
 
 
 def assert_overruns_rare(report, limit=0.01):

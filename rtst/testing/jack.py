@@ -17,32 +17,42 @@ import numpy as np
 SAMPLE_RATE = 48000
 
 
-def jack_running() -> bool:
-    """Whether a JACK server answers (never starts one)."""
+def server_env(name: str | None = None) -> dict:
+    """The environment for JACK clients of the server ``name`` (None: the default server)."""
+    env = {**os.environ, "JACK_NO_START_SERVER": "1"}
+    if name is not None:
+        env["JACK_DEFAULT_SERVER"] = name
+    return env
+
+
+def jack_running(name: str | None = None) -> bool:
+    """Whether a JACK server (the default one, or the one named ``name``) answers (never starts
+    one)."""
     if shutil.which("jack_lsp") is None:
         return False
     try:
-        return subprocess.run(["jack_lsp"], capture_output=True, timeout=5,
-                              env={**os.environ, "JACK_NO_START_SERVER": "1"}).returncode == 0
+        return subprocess.run(["jack_lsp"], capture_output=True, timeout=5, env=server_env(name)).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
 
-def start_dummy_server(sample_rate: int, period: int, log):
+def start_dummy_server(sample_rate: int, period: int, log, name: str | None = None):
     """``jackd -R -d dummy`` (``--no-realtime`` if -R is refused), its output to the open file
-    ``log``; returns the running process, or None if neither starts."""
+    ``log``, named ``name`` if given (its clients need :func:`server_env`); returns the running
+    process, or None if neither starts."""
     jackd = shutil.which("jackd")
     if jackd is None:
         return None
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    named = [] if name is None else ["-n", name]
     for rt in (["-R"], ["--no-realtime"]):
-        proc = subprocess.Popen([jackd, *rt, "-d", "dummy", "-r", str(sample_rate), "-p", str(period), "-C", "2", "-P", "2"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen([jackd, *named, *rt, "-d", "dummy", "-r", str(sample_rate), "-p", str(period),
+                                 "-C", "2", "-P", "2"], stdout=log, stderr=subprocess.STDOUT, env=env)
         for _ in range(100):
-            if proc.poll() is not None or jack_running():
+            if proc.poll() is not None or jack_running(name):
                 break
             time.sleep(0.05)
-        if proc.poll() is None and jack_running():
+        if proc.poll() is None and jack_running(name):
             return proc
         proc.kill()
         proc.wait()
