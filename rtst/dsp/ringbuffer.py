@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ring_history"]
+__all__ = ["ring_history", "next_pow2"]
+
+
+def next_pow2(n: int) -> int:
+    """The smallest power of two that is at least ``n`` (1 for ``n <= 1``): a ring's capacity.
+
+    Parameters
+    ----------
+    n : int
+        Entries the ring must hold.
+
+    Returns
+    -------
+    capacity : int
+    """
+    n = int(n)
+    return 1 if n <= 1 else 1 << (n - 1).bit_length()
 
 
 def ring_history(ring: np.ndarray, n_written: int) -> np.ndarray:
