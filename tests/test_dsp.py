@@ -1,9 +1,14 @@
+from typing import NamedTuple
+
 import numpy as np
 import pytest
+from numba import njit
 
 from rtst.config import StftConfig
-from rtst.dsp.fft import RfftPlan
-from rtst.dsp.stft import istft, stft
+from rtst.dsp.fft import FftPlan, RfftPlan, fft_plan, rfft_kernel
+from rtst.dsp.kernel_state import named, plain
+from rtst.dsp.ringbuffer import next_pow2, ring_history
+from rtst.dsp.stft import analyse_centred, analyse_frame, istft, stft, synthesise_centred, synthesise_frame
 from rtst.dsp.windows import dual_window, get_window, ola_square_sum
 
 
@@ -26,6 +31,60 @@ def test_irfft_matches_numpy_for_any_hermitian_half(n_fft, rng):
 def test_rfft_plan_rejects_non_power_of_two():
     with pytest.raises(ValueError, match="power of two"):
         RfftPlan(12)
+
+
+def test_fft_plan_is_one_named_tuple_of_its_tables():
+    plan = fft_plan(64)
+    assert isinstance(plan, FftPlan) and plan._fields == ("bitrev", "twiddle", "split", "work")
+    assert (plan.bitrev.dtype, plan.twiddle.dtype, plan.split.dtype, plan.work.dtype) == (
+        np.int64, np.complex128, np.complex128, np.complex128)
+    assert plan.bitrev.shape == plan.work.shape == (32,) and plan.split.shape == (33,)
+    assert isinstance(RfftPlan(64).tables, FftPlan)
+
+
+def test_frame_centred_analysis_matches_numpy_and_synthesis_inverts_it(rng):
+    n_fft, hop = 256, 64
+    plan = fft_plan(n_fft)
+    w = get_window("hann", n_fft)
+    g = dual_window(w, hop)
+    frame = rng.standard_normal(n_fft)
+    spec = np.zeros(n_fft // 2 + 1, np.complex128)
+    analyse_centred(frame, w, spec, np.zeros(n_fft), plan)
+    np.testing.assert_allclose(spec, np.fft.rfft(np.fft.ifftshift(frame * w)), atol=1e-10)
+    out = np.zeros(n_fft)
+    synthesise_centred(spec, g, out, np.zeros_like(spec), plan)
+    np.testing.assert_allclose(out, frame * w * g, atol=1e-12)
+
+
+def test_frame_kernels_take_the_plan_whole_or_unpacked(rng):
+    n_fft = 128
+    plan = fft_plan(n_fft)
+    w = get_window("hann", n_fft)
+    frame = rng.standard_normal(n_fft)
+    results = []
+    for tables in ((plan,), tuple(plan)):
+        spec = np.zeros(n_fft // 2 + 1, np.complex128)
+        mag = np.zeros(n_fft // 2 + 1)
+        analyse_frame(frame, w, spec, mag, np.zeros(n_fft), *tables)
+        acc = np.zeros(n_fft)
+        assert synthesise_frame(spec, w, acc, np.zeros_like(spec), np.zeros(n_fft), 1e9, *tables)
+        results.append((spec, mag, acc))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+    np.testing.assert_allclose(results[0][1], np.abs(results[0][0]), rtol=1e-15)
+
+
+def test_synthesise_frame_rejects_exploding_or_non_finite_frames():
+    n_fft = 64
+    plan = fft_plan(n_fft)
+    w = get_window("hann", n_fft)
+    acc = np.zeros(n_fft)
+    scratch, spec_scratch = np.zeros(n_fft), np.zeros(n_fft // 2 + 1, np.complex128)
+    spec = np.full(n_fft // 2 + 1, 1e3, np.complex128)
+    assert not synthesise_frame(spec, w, acc, spec_scratch, scratch, 1.0, plan)
+    spec[3] = np.nan
+    assert not synthesise_frame(spec, w, acc, spec_scratch, scratch, np.inf, plan)
+    assert np.all(acc == 0.0)
 
 
 @pytest.mark.parametrize("n_fft, hop", [(1024, 256), (1024, 128), (512, 300), (256, 1)])
@@ -57,10 +116,44 @@ def test_offline_istft_inverts_stft(n_fft, hop, rng):
 
 
 def test_ring_history_returns_entries_oldest_first():
-    from rtst.dsp.ringbuffer import ring_history
-
     ring = np.zeros(8, dtype=np.int64)
     for i in range(13):
         ring[i & 7] = i
     np.testing.assert_array_equal(ring_history(ring, 13), np.arange(5, 13))
     np.testing.assert_array_equal(ring_history(ring, 3), ring[:3])
+
+
+def test_next_pow2_is_the_smallest_power_of_two_at_least_n():
+    assert [next_pow2(n) for n in (0, 1, 2, 3, 4, 5, 63, 64, 65)] == [1, 1, 2, 4, 4, 8, 64, 64, 128]
+    assert next_pow2(np.int64(1000)) == 1024 and next_pow2((1 << 20) + 1) == 1 << 21
+    for n in range(1, 3000):
+        p = next_pow2(n)
+        assert p & (p - 1) == 0 and p >= n > p // 2
+
+
+
+class _Outer(NamedTuple):
+    gain: float
+    buf: np.ndarray
+    fft: FftPlan
+
+
+@njit(cache=False)
+def _outer_step(x, out, args):
+    st = named(_Outer, args)
+    for n in range(x.shape[0]):
+        st.buf[n] = st.gain * x[n]
+    rfft_kernel(st.buf, out, st.fft)
+
+
+def test_kernel_state_round_trips_through_plain_tuples_in_python_and_compiled_code():
+    state = _Outer(2.0, np.zeros(16), fft_plan(16))
+    args = plain(state)
+    assert type(args) is tuple and type(args[2]) is tuple
+    assert args[1] is state.buf and all(a is b for a, b in zip(args[2], state.fft))
+    assert named(_Outer, args) == state and named(_Outer, args).fft == state.fft
+    assert named(_Outer, state) is state
+    x = np.arange(16.0)
+    out = np.zeros(9, np.complex128)
+    _outer_step(x, out, args)
+    np.testing.assert_allclose(out, np.fft.rfft(2.0 * x), atol=1e-12)

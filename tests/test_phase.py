@@ -15,9 +15,9 @@ from rtst.dsp.stft import istft, stft
 from rtst.engine import OUTPUT_LIMIT, Processor
 from rtst.errors import ParameterError
 from rtst.model.base import StepModel
-from rtst.phase import METHODS, make_phase
-from rtst.phase._kernels import (BUCKETS, bq_clear, bq_pop, bq_push, heap_pop, heap_push,
-                                 random_phase, seed_state)
+from rtst.phase import METHODS, PHASE_NAMES, InputPhase, PhaseMethod, make_phase
+from rtst.phase._kernels import (BUCKETS, bq_clear, bq_pop, bq_push, bq_size, bucket_queue, heap_pop,
+                                 heap_push, random_phase, seed_state)
 from rtst.phase.gla import fast_griffin_lim
 from rtst.phase.pghi import pghi
 
@@ -263,6 +263,15 @@ def test_output_finite_and_bounded_for_any_magnitude(method, frame, rng):
     assert np.abs(y).max() <= OUTPUT_LIMIT
 
 
+def _count_arrays(state):
+    """Arrays in a kernel state, nested tuples included (each is unboxed on every call)."""
+    if isinstance(state, np.ndarray):
+        return 1
+    if isinstance(state, tuple):
+        return sum(_count_arrays(item) for item in state)
+    return 0
+
+
 @pytest.mark.parametrize("method", REALTIME)
 def test_phase_kernel_allocates_nothing_after_warm_up(method, rng):
     from numba.core.runtime import rtsys
@@ -275,7 +284,7 @@ def test_phase_kernel_allocates_nothing_after_warm_up(method, rng):
     for m in mags:
         phase.process(m, spec_in, out)
     n_calls = 200
-    array_args = 2 + sum(isinstance(a, np.ndarray) for a in phase._state)
+    array_args = 2 + _count_arrays(phase._args)
     nrt_before = rtsys.get_allocation_stats()
     tracemalloc.start()
     try:
@@ -288,13 +297,49 @@ def test_phase_kernel_allocates_nothing_after_warm_up(method, rng):
         tracemalloc.stop()
     nrt_after = rtsys.get_allocation_stats()
     assert current - base == 0
-    # The transient is the interpreter's call machinery for a many-argument call (argument tuple,
-    # numba's type fingerprints); any array buffer would be at least n_bins * 8 bytes.
+    # The transient is the interpreter's call machinery (argument tuple, numba's type fingerprint
+    # of the state); any array buffer would be at least n_bins * 8 bytes.
     assert peak - base < CFG.n_bins * 8
     # Each call unboxes its array arguments (one MemInfo header each, freed on return); any buffer
     # allocated inside the compiled kernel would add to this count.
     assert nrt_after.alloc - nrt_before.alloc == n_calls * array_args
     assert nrt_after.alloc - nrt_before.alloc == nrt_after.free - nrt_before.free
+
+
+def _leaves(state):
+    if isinstance(state, tuple):
+        return [leaf for item in state for leaf in _leaves(item)]
+    return [state]
+
+
+@pytest.mark.parametrize("method", REALTIME + ["input"])
+def test_kernel_state_is_one_named_tuple_built_once(method, rng):
+    phase = make_phase(method, CFG)
+    state, args = phase._state, phase._args
+    assert hasattr(state, "_fields") and type(state).__module__ == type(phase).__module__ or method == "input"
+    # the per-hop argument is the same arrays as plain tuples (numba dispatches those quickly)
+    assert type(args) is tuple and all(type(item) is not tuple or not hasattr(item, "_fields") for item in args)
+    assert all(a is b for a, b in zip(_leaves(state), _leaves(args), strict=True))
+    mags = np.abs(stft(rng.standard_normal(256 * 8), CFG)).T.copy()
+    out = np.zeros(CFG.n_bins, np.complex128)
+    for m in mags:
+        phase.process(m, np.ones(CFG.n_bins, np.complex128), out)
+    assert phase._state is state and phase._args is args
+
+
+# ------------------------------------------------------------------------------ registry
+def test_registry_is_one_literal_dict_with_names_in_offered_order():
+    import rtst.phase.base
+
+    assert PHASE_NAMES == tuple(METHODS) == ("rtpghi", "hybrid", "rtisila", "spsi", "input")
+    assert all(issubclass(cls, PhaseMethod) and cls.name == name for name, cls in METHODS.items())
+    assert METHODS["input"] is InputPhase
+    assert rtst.phase.base.make_phase is make_phase and rtst.phase.base.METHODS is METHODS
+
+
+@pytest.mark.parametrize("method", PHASE_NAMES)
+def test_default_lookahead_is_the_class_attribute(method):
+    assert make_phase(method, CFG).lookahead == METHODS[method].default_lookahead
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -337,16 +382,14 @@ def test_binary_heap_pops_in_decreasing_order(keys):
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(0, BUCKETS - 1), min_size=1, max_size=300))
 def test_bucket_queue_pops_levels_in_decreasing_order(levels):
-    heads = np.zeros(BUCKETS, dtype=np.int64)
-    vals = np.zeros(len(levels), dtype=np.int64)
-    nxt = np.zeros(len(levels), dtype=np.int64)
-    state = np.zeros(3, dtype=np.int64)
-    bq_clear(heads, state)
+    queue = bucket_queue(len(levels))  # room for 3 entries per bin
+    bq_clear(queue)
     for i, b in enumerate(levels):
-        bq_push(heads, vals, nxt, state, b, i)
-    popped = [levels[bq_pop(heads, vals, nxt, state)] for _ in levels]
+        bq_push(queue, b, i)
+    assert bq_size(queue) == len(levels)
+    popped = [levels[bq_pop(queue)] for _ in levels]
     assert popped == sorted(levels, reverse=True)
-    assert state[2] == 0
+    assert bq_size(queue) == 0
 
 
 def test_random_phase_is_uniform_and_seeded():

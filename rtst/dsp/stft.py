@@ -16,17 +16,77 @@ Conventions (the one place they are written down)
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from rtst.config import StftConfig
-from rtst.dsp.fft import irfft_kernel, rfft_kernel
+from rtst.dsp.fft import FftPlan, irfft_kernel, rfft_kernel
+from rtst.dsp.kernel_state import named
 from rtst.dsp.windows import dual_window, get_window
 
-__all__ = ["analyse_frame", "synthesise_frame", "stft", "istft", "n_frames_for"]
+__all__ = ["analyse_centred", "synthesise_centred", "analyse_frame", "synthesise_frame", "stft", "istft",
+           "n_frames_for"]
 
 
 @njit(cache=True, nogil=True)
-def analyse_frame(frame, window, spec_out, mag_out, scratch, bitrev, twiddle, split, work):
+def analyse_centred(frame, window, spec_out, scratch, plan):
+    """Frame-centred spectrum of ``frame * window``: the one streaming analysis (engine and phase).
+
+    Parameters
+    ----------
+    frame, window : float64 [n_fft]
+    spec_out : complex128 [n_bins], written
+    scratch : float64 [n_fft]
+    plan : FftPlan
+
+    Real-time safe: no allocation.
+    """
+    for n in range(frame.shape[0]):
+        scratch[n] = frame[n] * window[n]
+    rfft_kernel(scratch, spec_out, plan)
+    # for even n_fft, moving the time origin to sample n_fft // 2 negates every odd bin
+    for k in range(1, spec_out.shape[0], 2):
+        spec_out[k] = -spec_out[k]
+
+
+@njit(cache=True, nogil=True)
+def synthesise_centred(spec, synthesis, frame_out, spec_scratch, plan):
+    """Inverse of :func:`analyse_centred`, times the synthesis window.
+
+    Parameters
+    ----------
+    spec : complex128 [n_bins]
+        Frame-centred spectrum (left unchanged).
+    synthesis : float64 [n_fft]
+        The dual window (:func:`rtst.dsp.windows.dual_window`).
+    frame_out : float64 [n_fft], written
+    spec_scratch : complex128 [n_bins]
+    plan : FftPlan
+
+    Real-time safe: no allocation.
+    """
+    for k in range(spec.shape[0]):
+        v = spec[k]
+        spec_scratch[k] = -v if k & 1 else v
+    irfft_kernel(spec_scratch, frame_out, plan)
+    for n in range(frame_out.shape[0]):
+        frame_out[n] *= synthesis[n]
+
+
+def _as_plan(plan, twiddle, split, work):
+    """The :class:`FftPlan` from the plan itself, its plain-tuple form, or its four tables."""
+
+
+@overload(_as_plan)
+def _as_plan_compiled(plan, twiddle, split, work):
+    # Chosen at compile time from the argument types: no cost per call.
+    if twiddle is None or isinstance(twiddle, (types.NoneType, types.Omitted)):
+        return lambda plan, twiddle, split, work: named(FftPlan, plan)
+    return lambda plan, twiddle, split, work: FftPlan(plan, twiddle, split, work)
+
+
+@njit(cache=True, nogil=True)
+def analyse_frame(frame, window, spec_out, mag_out, scratch, plan, twiddle=None, split=None, work=None):
     """Windowed, frame-centred spectrum and magnitude of one frame.
 
     Parameters
@@ -35,22 +95,20 @@ def analyse_frame(frame, window, spec_out, mag_out, scratch, bitrev, twiddle, sp
     spec_out : complex128 [n_bins], written
     mag_out : float64 [n_bins], written
     scratch : float64 [n_fft]
+    plan : FftPlan or its :func:`rtst.dsp.kernel_state.plain` form
+        Or its first table, with ``twiddle, split, work`` the others: from Python the unpacked
+        plan (``*plan``) is the quickest call.
 
     Real-time safe: no allocation.
     """
-    n_fft = frame.shape[0]
-    for n in range(n_fft):
-        scratch[n] = frame[n] * window[n]
-    rfft_kernel(scratch, spec_out, bitrev, twiddle, split, work)
-    for k in range(1, spec_out.shape[0], 2):
-        spec_out[k] = -spec_out[k]
+    analyse_centred(frame, window, spec_out, scratch, _as_plan(plan, twiddle, split, work))
     for k in range(spec_out.shape[0]):
         mag_out[k] = abs(spec_out[k])
 
 
 @njit(cache=True, nogil=True)
-def synthesise_frame(spec, synthesis, acc, spec_scratch, scratch, max_peak,
-                     bitrev, twiddle, split, work):
+def synthesise_frame(spec, synthesis, acc, spec_scratch, scratch, max_peak, plan, twiddle=None, split=None,
+                     work=None):
     """Inverse-transform a frame-centred spectrum and overlap-add it into ``acc``.
 
     A frame that is not finite or whose windowed peak exceeds ``max_peak`` is not added.
@@ -62,6 +120,7 @@ def synthesise_frame(spec, synthesis, acc, spec_scratch, scratch, max_peak,
     acc : float64 [n_fft], overlap-add accumulator, updated
     spec_scratch : complex128 [n_bins]; scratch : float64 [n_fft]
     max_peak : float
+    plan : FftPlan or its plain form, or its first table (as :func:`analyse_frame`)
 
     Returns
     -------
@@ -70,24 +129,11 @@ def synthesise_frame(spec, synthesis, acc, spec_scratch, scratch, max_peak,
 
     Real-time safe: no allocation.
     """
-    n_bins = spec.shape[0]
-    for k in range(n_bins):
-        v = spec[k]
-        spec_scratch[k] = -v if k & 1 else v
-    irfft_kernel(spec_scratch, scratch, bitrev, twiddle, split, work)
+    synthesise_centred(spec, synthesis, scratch, spec_scratch, _as_plan(plan, twiddle, split, work))
     n_fft = scratch.shape[0]
-    peak = 0.0
     for n in range(n_fft):
-        v = scratch[n] * synthesis[n]
-        scratch[n] = v
-        a = abs(v)
-        if not a <= max_peak:  # also catches NaN
-            peak = np.inf
-            break
-        if a > peak:
-            peak = a
-    if peak > max_peak:
-        return False
+        if not abs(scratch[n]) <= max_peak:  # also catches NaN
+            return False
     for n in range(n_fft):
         acc[n] += scratch[n]
     return True

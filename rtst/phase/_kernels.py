@@ -1,5 +1,6 @@
-"""Compiled building blocks shared by the phase methods: a max-heap, a seeded generator, phase
-gradients for PGHI, and frame analysis/synthesis on the engine's frame-centred convention.
+"""Compiled building blocks shared by the phase methods: a max-heap, a bucket priority queue, a
+seeded generator and the phase gradients of PGHI. (Frame analysis and synthesis on the engine's
+frame-centred convention live in :mod:`rtst.dsp.stft`.)
 
 All functions are numba-compiled and allocation-free.
 """
@@ -7,11 +8,10 @@ All functions are numba-compiled and allocation-free.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-
-from rtst.dsp.fft import irfft_kernel, rfft_kernel
 
 TWO_PI = 2.0 * math.pi
 #: Added to magnitudes before the logarithm so silent bins have a finite log-magnitude.
@@ -76,20 +76,35 @@ BUCKETS = 1024
 _BQ_COUNT, _BQ_TOP, _BQ_SIZE = 0, 1, 2
 
 
-def queue_buffers(n_bins: int):
+class BucketQueue(NamedTuple):
     """Preallocated bucket queue for one frame's integration (each bin enters at most 3 times).
 
-    Returns
-    -------
-    heads : int64 [BUCKETS]; node_val, node_next : int64 [3 n_bins]; state : int64 [3]
+    Attributes
+    ----------
+    heads : int64 [BUCKETS]
+        First node of each level's list, -1 when empty.
+    node_val, node_next : int64 [3 n_bins]
+        Node payload and the next node of the same level.
+    state : int64 [3]
+        Nodes used, highest level possibly non-empty, entries queued.
     """
-    return (np.zeros(BUCKETS, dtype=np.int64), np.zeros(3 * n_bins, dtype=np.int64),
-            np.zeros(3 * n_bins, dtype=np.int64), np.zeros(3, dtype=np.int64))
+
+    heads: np.ndarray
+    node_val: np.ndarray
+    node_next: np.ndarray
+    state: np.ndarray
+
+
+def bucket_queue(n_bins: int) -> BucketQueue:
+    """A queue for frames of ``n_bins`` bins; :func:`bq_clear` empties it before each frame."""
+    return BucketQueue(np.zeros(BUCKETS, dtype=np.int64), np.zeros(3 * n_bins, dtype=np.int64),
+                       np.zeros(3 * n_bins, dtype=np.int64), np.zeros(3, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True)
-def bq_clear(heads, state):
-    """Empty the queue. Real-time safe."""
+def bq_clear(q):
+    """Empty the queue ``q`` (BucketQueue). Real-time safe."""
+    heads, state = q.heads, q.state
     for b in range(heads.shape[0]):
         heads[b] = -1
     state[_BQ_COUNT] = 0
@@ -98,32 +113,40 @@ def bq_clear(heads, state):
 
 
 @njit(cache=True, nogil=True)
-def bq_push(heads, node_val, node_next, state, bucket, val):
+def bq_size(q):
+    """Entries in the queue ``q`` (BucketQueue). Real-time safe."""
+    return q.state[_BQ_SIZE]
+
+
+@njit(cache=True, nogil=True)
+def bq_push(q, bucket, val):
     """Insert ``val`` at priority level ``bucket`` (0 .. BUCKETS-1). Real-time safe."""
+    state = q.state
     i = state[_BQ_COUNT]
     state[_BQ_COUNT] = i + 1
-    node_val[i] = val
-    node_next[i] = heads[bucket]
-    heads[bucket] = i
+    q.node_val[i] = val
+    q.node_next[i] = q.heads[bucket]
+    q.heads[bucket] = i
     if bucket > state[_BQ_TOP]:
         state[_BQ_TOP] = bucket
     state[_BQ_SIZE] += 1
 
 
 @njit(cache=True, nogil=True)
-def bq_pop(heads, node_val, node_next, state):
+def bq_pop(q):
     """Remove and return a value of the highest non-empty level; the queue must not be empty.
 
     Real-time safe.
     """
+    heads, state = q.heads, q.state
     b = state[_BQ_TOP]
     while heads[b] < 0:
         b -= 1
     state[_BQ_TOP] = b
     i = heads[b]
-    heads[b] = node_next[i]
+    heads[b] = q.node_next[i]
     state[_BQ_SIZE] -= 1
-    return node_val[i]
+    return q.node_val[i]
 
 
 # ------------------------------------------------------------------------------------ random
@@ -197,27 +220,6 @@ def wrap(phase):
 
 
 # ------------------------------------------------------------------------------------ frames
-@njit(cache=True, nogil=True)
-def analyse(segment, window, spec, scratch, bitrev, twiddle, split, work):
-    """Frame-centred spectrum of ``segment * window`` into ``spec``. Real-time safe."""
-    for n in range(segment.shape[0]):
-        scratch[n] = segment[n] * window[n]
-    rfft_kernel(scratch, spec, bitrev, twiddle, split, work)
-    for k in range(1, spec.shape[0], 2):
-        spec[k] = -spec[k]
-
-
-@njit(cache=True, nogil=True)
-def synthesise(spec, synthesis, frame, spec_scratch, bitrev, twiddle, split, work):
-    """Inverse of :func:`analyse` times the synthesis window, into ``frame``. Real-time safe."""
-    for k in range(spec.shape[0]):
-        v = spec[k]
-        spec_scratch[k] = -v if k & 1 else v
-    irfft_kernel(spec_scratch, frame, bitrev, twiddle, split, work)
-    for n in range(frame.shape[0]):
-        frame[n] *= synthesis[n]
-
-
 @njit(cache=True, nogil=True)
 def impose_magnitude(spec, mag):
     """Keep each bin's phase, set its magnitude to ``mag`` (phase 0 where the bin is 0). Real-time safe."""

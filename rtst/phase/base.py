@@ -1,16 +1,20 @@
-"""Phase-method interface, the ``input`` baseline and the method registry."""
+"""Phase-method interface, the ``input`` baseline and the fixed delay used for live switching.
+
+The registry of methods by name (``METHODS``, ``make_phase``) is :mod:`rtst.phase`.
+"""
 
 from __future__ import annotations
 
-import inspect
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from rtst.config import StftConfig
+from rtst.dsp.kernel_state import named, plain
 from rtst.errors import ParameterError
 
-__all__ = ["PhaseMethod", "InputPhase", "DelayedPhase", "METHODS", "make_phase", "MAX_LOOKAHEAD"]
+__all__ = ["PhaseMethod", "InputPhase", "DelayedPhase", "FrameDelay", "MAX_LOOKAHEAD"]
 
 #: Largest lookahead (in hops) any method accepts.
 MAX_LOOKAHEAD = 16
@@ -71,13 +75,35 @@ class PhaseMethod:
         self.reset()
 
 
-@njit(cache=True, nogil=True)
-def _input_phase_step(mag, spec_in, history, count, spec_out):
-    """Store ``mag * exp(i angle(spec_in))`` in the history ring; emit the frame ``lookahead`` back.
+class FrameDelay(NamedTuple):
+    """A ring of complex frames that delays a stream by a fixed number of hops.
 
-    ``history`` is complex128 [lookahead + 1, n_bins]; ``count`` int64 [1] frames seen so far.
-    Real-time safe.
+    Attributes
+    ----------
+    history : complex128 [delay + 1, n_bins]
+        The newest ``delay + 1`` frames, at row ``index % (delay + 1)``.
+    count : int64 [1]
+        Frames stored so far.
     """
+
+    history: np.ndarray
+    count: np.ndarray
+
+
+def frame_delay(delay: int, n_bins: int) -> FrameDelay:
+    """A zeroed :class:`FrameDelay` of ``delay`` hops."""
+    return FrameDelay(np.zeros((delay + 1, n_bins), dtype=np.complex128), np.zeros(1, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True)
+def _input_phase_step(mag, spec_in, spec_out, args):
+    """Store ``mag * exp(i angle(spec_in))`` in the ring (``args``: a FrameDelay in its plain form);
+    emit the frame ``lookahead`` back.
+
+    Real-time safe: no allocation.
+    """
+    ring = named(FrameDelay, args)
+    history, count = ring.history, ring.count
     slots = history.shape[0]
     row = history[count[0] % slots]
     for k in range(mag.shape[0]):
@@ -102,25 +128,31 @@ class InputPhase(PhaseMethod):
     """
 
     name = "input"
+    default_lookahead = 0
 
     def __init__(self, stft_config: StftConfig, lookahead: int | None = None):
         super().__init__(stft_config, lookahead)
-        self._history = np.zeros((self.lookahead + 1, self.n_bins), dtype=np.complex128)
-        self._count = np.zeros(1, dtype=np.int64)
+        self._state = frame_delay(self.lookahead, self.n_bins)
+        self._args = plain(self._state)
 
     def process(self, mag, spec_in, spec_out):
         """Real-time safe: one compiled call, no allocation."""
-        _input_phase_step(mag, spec_in, self._history, self._count, spec_out)
+        _input_phase_step(mag, spec_in, spec_out, self._args)
 
     def reset(self):
-        self._history[:] = 0.0
-        self._count[:] = 0
+        self._state.history[:] = 0.0
+        self._state.count[:] = 0
 
 
 @njit(cache=True, nogil=True)
-def _delay_step(spec, history, count, spec_out):
-    """Store ``spec`` in the history ring and emit the one ``history.shape[0] - 1`` frames back.
-    Real-time safe."""
+def _delay_step(spec, spec_out, args):
+    """Store ``spec`` in the ring (``args``: a FrameDelay in its plain form) and emit the frame
+    ``history.shape[0] - 1`` back.
+
+    Real-time safe: no allocation.
+    """
+    ring = named(FrameDelay, args)
+    history, count = ring.history, ring.count
     slots = history.shape[0]
     row = history[count[0] % slots]
     for k in range(spec.shape[0]):
@@ -143,41 +175,25 @@ class DelayedPhase(PhaseMethod):
         self.name = inner.name
         self.extra = int(extra)
         self._spec = np.zeros(self.n_bins, dtype=np.complex128)
-        self._history = np.zeros((self.extra + 1, self.n_bins), dtype=np.complex128)
-        self._count = np.zeros(1, dtype=np.int64)
+        self._state = frame_delay(self.extra, self.n_bins)
+        self._args = plain(self._state)
 
     def process(self, mag, spec_in, spec_out):
         """Real-time safe: the inner method, then one compiled call."""
         self.inner.process(mag, spec_in, self._spec)
-        _delay_step(self._spec, self._history, self._count, spec_out)
+        _delay_step(self._spec, spec_out, self._args)
 
     def reset(self):
         self.inner.reset()
-        self._history[:] = 0.0
-        self._count[:] = 0
+        self._state.history[:] = 0.0
+        self._state.count[:] = 0
 
 
-#: Method name -> class (rtst.phase registers the reconstruction methods).
-METHODS = {"input": InputPhase}
+def __getattr__(name):
+    # The registry is rtst.phase, which imports this module, so it cannot be imported here at load
+    # time; resolving it on first use keeps ``from rtst.phase.base import make_phase`` working.
+    if name in ("METHODS", "make_phase"):
+        import rtst.phase
 
-
-def make_phase(method: str, stft_config: StftConfig, lookahead: int | None = None, **options) -> PhaseMethod:
-    """Build a phase method by name.
-
-    Raises
-    ------
-    ParameterError
-        Unknown method, bad lookahead or options.
-    """
-    try:
-        cls = METHODS[method]
-    except KeyError:
-        raise ParameterError(
-            f"phase={method!r} must be one of {', '.join(sorted(METHODS))}"
-        ) from None
-    params = inspect.signature(cls.__init__).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = sorted(k for k in options if k not in params or k in ("self", "stft_config", "lookahead"))
-    if unknown and not takes_any:
-        raise ParameterError(f"phase={method!r} takes no option(s) {', '.join(unknown)}")
-    return cls(stft_config, lookahead, **options)
+        return getattr(rtst.phase, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,20 +23,23 @@ whose support is fully overlapped use the plain window.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from rtst.config import StftConfig, require_float
-from rtst.dsp.fft import RfftPlan
+from rtst.dsp.fft import FftPlan, fft_plan
+from rtst.dsp.kernel_state import named, plain
+from rtst.dsp.stft import analyse_centred, synthesise_centred
 from rtst.dsp.windows import dual_window, get_window
 from rtst.errors import ParameterError
-from rtst.phase._kernels import (LOG_FLOOR, analyse, freq_gradient, impose_magnitude, log_magnitude,
-                                 queue_buffers, seed_state, synthesise, time_gradient)
+from rtst.phase._kernels import (LOG_FLOOR, BucketQueue, bucket_queue, freq_gradient, impose_magnitude,
+                                 log_magnitude, seed_state, time_gradient)
 from rtst.phase.base import PhaseMethod
 from rtst.phase.rtpghi import DEFAULT_TOL, SILENT_LOG, check_seed, check_tol, pghi_frame, pghi_gamma
 
-__all__ = ["RtisilaPhase", "HybridPhase", "asymmetric_windows", "MAX_ITERATIONS"]
+__all__ = ["RtisilaPhase", "HybridPhase", "RtisilaState", "asymmetric_windows", "MAX_ITERATIONS"]
 
 #: Most iterations per frame accepted.
 MAX_ITERATIONS = 64
@@ -82,9 +85,97 @@ def asymmetric_windows(window: np.ndarray, hop_length: int, lookahead: int, *, a
     return windows, init
 
 
+class RtisilaState(NamedTuple):
+    """Everything one hop of :func:`_rtisila_step` reads and writes, built once per instance.
+
+    ``rows`` frames are in play (0 = oldest, ``rows - 1`` = newest); the RTPGHI entries are used
+    by the hybrid only (``init_mode`` 1).
+
+    Attributes
+    ----------
+    init_mode : int
+        0: a new frame starts from the partial reconstruction (RTISI-LA); 1: from RTPGHI (hybrid).
+    iterations : int
+        Projections per frame per hop.
+    momentum : float
+        Extrapolation of each frame's successive projections.
+    hop : int
+        Hop in samples.
+    ola : float64 [n_fft + (rows - 1) * hop]
+        Overlap-add of every frame synthesised so far, under the frames in play.
+    td : float64 [rows, n_fft]
+        Each frame's current contribution to ``ola``.
+    spec : complex128 [rows, n_bins]
+        Current estimates.
+    mags, s : float64 [rows, n_bins]
+        Target magnitudes and their logarithms.
+    proj : complex128 [rows, n_bins]
+        Each frame's last projection (for the momentum).
+    windows : float64 [rows, n_fft]
+        Analysis window of each buffer position (:func:`asymmetric_windows`).
+    init_window : float64 [n_fft]
+        Analyses the partial reconstruction under a new frame.
+    synthesis : float64 [n_fft]
+        The dual window.
+    frame, scratch : float64 [n_fft]; spec_scratch : complex128 [n_bins]
+        Scratch.
+    fft : FftPlan
+    pending_mag, s_pending : float64 [n_bins]
+        The newest magnitude and its logarithm, held back one hop (hybrid).
+    phase_store, s_store : float64 [n_bins]
+        Phase and log-magnitude of the newest frame in play after the last hop (hybrid).
+    tgrad_prev, tgrad_cur, fgrad, phase_cur : float64 [n_bins]
+        Scratch of the RTPGHI step (hybrid).
+    done : uint8 [n_bins]; queue : BucketQueue
+        Scratch of :func:`rtst.phase.rtpghi.pghi_frame` (hybrid).
+    rng : uint64 [1]
+        Random-phase generator state.
+    n_fft : float
+        Frame length in samples.
+    gamma, log_tol : float
+        The PGHI constant and ``log(tol)`` (hybrid).
+    """
+
+    init_mode: int
+    iterations: int
+    momentum: float
+    hop: int
+    ola: np.ndarray
+    td: np.ndarray
+    spec: np.ndarray
+    mags: np.ndarray
+    s: np.ndarray
+    proj: np.ndarray
+    windows: np.ndarray
+    init_window: np.ndarray
+    synthesis: np.ndarray
+    frame: np.ndarray
+    scratch: np.ndarray
+    spec_scratch: np.ndarray
+    fft: FftPlan
+    pending_mag: np.ndarray
+    s_pending: np.ndarray
+    phase_store: np.ndarray
+    s_store: np.ndarray
+    tgrad_prev: np.ndarray
+    tgrad_cur: np.ndarray
+    fgrad: np.ndarray
+    phase_cur: np.ndarray
+    done: np.ndarray
+    queue: BucketQueue
+    rng: np.ndarray
+    n_fft: float
+    gamma: float
+    log_tol: float
+
+
 @njit(cache=True, nogil=True)
-def _shift(ola, td, spec, mags, s, proj, mag, hop):
-    """Advance the buffer by one frame and store the new target magnitude. Real-time safe."""
+def _shift(st, mag):
+    """Advance the buffer by one frame and store the new target magnitude ``mag``.
+
+    Returns the largest log-magnitude of ``mag``. Real-time safe.
+    """
+    ola, td, spec, mags, s, proj, hop = st.ola, st.td, st.spec, st.mags, st.s, st.proj, st.hop
     total = ola.shape[0]
     for i in range(total - hop):
         ola[i] = ola[i + hop]
@@ -104,78 +195,89 @@ def _shift(ola, td, spec, mags, s, proj, mag, hop):
 
 
 @njit(cache=True, nogil=True)
-def _update_frame(p, hop, ola, td, spec, mags, proj, momentum, window, synthesis, frame, scratch,
-                  spec_scratch, bitrev, twiddle, split, work):
+def _update_frame(st, p):
     """Re-analyse buffered frame ``p`` from the overlap-add, impose its magnitude, re-synthesise,
     and swap its contribution in the overlap-add. Real-time safe."""
+    frame, spec_scratch = st.frame, st.spec_scratch
     n_fft = frame.shape[0]
-    start = p * hop
-    seg = ola[start:start + n_fft]
-    analyse(seg, window, spec_scratch, scratch, bitrev, twiddle, split, work)
-    row = spec[p]
-    last = proj[p]
+    start = p * st.hop
+    seg = st.ola[start:start + n_fft]
+    analyse_centred(seg, st.windows[p], spec_scratch, st.scratch, st.fft)
+    row = st.spec[p]
+    last = st.proj[p]
+    momentum = st.momentum
     for k in range(row.shape[0]):
         t = spec_scratch[k]
         row[k] = t + momentum * (t - last[k])
         last[k] = t
-    impose_magnitude(row, mags[p])
-    synthesise(spec[p], synthesis, frame, spec_scratch, bitrev, twiddle, split, work)
-    old = td[p]
+    impose_magnitude(row, st.mags[p])
+    synthesise_centred(row, st.synthesis, frame, spec_scratch, st.fft)
+    old = st.td[p]
     for n in range(n_fft):
         seg[n] += frame[n] - old[n]
         old[n] = frame[n]
 
 
 @njit(cache=True, nogil=True)
-def _rtisila_step(mag, spec_out, init_mode, iterations, momentum, hop, ola, td, spec, mags, s, proj,
-                  windows,
-                  init_window, synthesis, frame, scratch, spec_scratch, bitrev, twiddle, split, work,
-                  pending_mag, s_pending, phase_store, s_store, tgrad_prev, tgrad_cur, fgrad,
-                  phase_cur, done, heads, node_val, node_next, queue_state, rng, n_fft_f, gamma,
-                  log_tol):
-    """One hop of RTISI-LA (``init_mode`` 0) or the hybrid (1). Real-time safe."""
-    rows = td.shape[0]
+def _rtisila_step(mag, spec_out, args):
+    """One hop of RTISI-LA (``st.init_mode`` 0) or the hybrid (1).
+
+    Parameters
+    ----------
+    mag : float64 [n_bins]
+    spec_out : complex128 [n_bins], written: the oldest frame in play, committed
+    args : RtisilaState in its plain form, updated
+
+    Real-time safe: no allocation.
+    """
+    st = named(RtisilaState, args)
+    ola, spec, mags, s, frame = st.ola, st.spec, st.mags, st.s, st.frame
+    rows = st.td.shape[0]
     last = rows - 1
     n_bins = mag.shape[0]
     n_fft = frame.shape[0]
-    start = last * hop
-    if init_mode == 0:
-        _shift(ola, td, spec, mags, s, proj, mag, hop)
+    start = last * st.hop
+    if st.init_mode == 0:
+        _shift(st, mag)
         # initial phase from the partial reconstruction under the new frame
-        analyse(ola[start:start + n_fft], init_window, spec[last], scratch, bitrev, twiddle, split, work)
+        analyse_centred(ola[start:start + n_fft], st.init_window, spec[last], st.scratch, st.fft)
         impose_magnitude(spec[last], mags[last])
     else:
         # The frame that arrived last hop enters the buffer; the new one waits a hop so that the
         # entering frame gets RTPGHI with a centred time difference.
-        top = _shift(ola, td, spec, mags, s, proj, pending_mag, hop)
+        pending_mag, s_store = st.pending_mag, st.s_store
+        top = _shift(st, pending_mag)
         for k in range(n_bins):
             pending_mag[k] = mag[k]
             if s_store[k] > top:
                 top = s_store[k]
-        log_magnitude(mag, s_pending)
-        threshold = max(top + log_tol, SILENT_LOG)
-        time_gradient(s_store, hop, n_fft_f, gamma, tgrad_prev)
-        time_gradient(s[last], hop, n_fft_f, gamma, tgrad_cur)
-        freq_gradient(s_store, s_pending, 2.0, hop, n_fft_f, gamma, fgrad)
-        pghi_frame(s_store, phase_store, tgrad_prev, s[last], tgrad_cur, fgrad, threshold, top, rng,
-                   phase_cur, done, heads, node_val, node_next, queue_state)
+        log_magnitude(mag, st.s_pending)
+        threshold = max(top + st.log_tol, SILENT_LOG)
+        time_gradient(s_store, st.hop, st.n_fft, st.gamma, st.tgrad_prev)
+        time_gradient(s[last], st.hop, st.n_fft, st.gamma, st.tgrad_cur)
+        freq_gradient(s_store, st.s_pending, 2.0, st.hop, st.n_fft, st.gamma, st.fgrad)
+        pghi_frame(s_store, st.phase_store, st.tgrad_prev, s[last], st.tgrad_cur, st.fgrad, threshold, top,
+                   st.rng, st.phase_cur, st.done, st.queue)
+        phase_cur = st.phase_cur
         for k in range(n_bins):
             p = phase_cur[k]
             spec[last, k] = mags[last, k] * complex(math.cos(p), math.sin(p))
+    proj = st.proj
     for k in range(n_bins):
         proj[last, k] = spec[last, k]
-    synthesise(spec[last], synthesis, frame, spec_scratch, bitrev, twiddle, split, work)
+    synthesise_centred(spec[last], st.synthesis, frame, st.spec_scratch, st.fft)
     seg = ola[start:start + n_fft]
+    td = st.td
     for n in range(n_fft):
         seg[n] += frame[n]
         td[last, n] = frame[n]
-    for _ in range(iterations):
+    for _ in range(st.iterations):
         for p in range(rows):
-            _update_frame(p, hop, ola, td, spec, mags, proj, momentum, windows[p], synthesis, frame, scratch,
-                          spec_scratch, bitrev, twiddle, split, work)
+            _update_frame(st, p)
     for k in range(n_bins):
         spec_out[k] = spec[0, k]
-    if init_mode == 1:  # the newest frame's estimate is where the next frame's integration starts
+    if st.init_mode == 1:  # the newest frame's estimate is where the next frame's integration starts
+        phase_store, s_store = st.phase_store, st.s_store
         for k in range(n_bins):
             z = spec[last, k]
             phase_store[k] = math.atan2(z.imag, z.real)
@@ -225,19 +327,6 @@ class RtisilaPhase(PhaseMethod):
         # the hybrid holds one frame back for RTPGHI's centred difference: one row fewer
         rows = self.lookahead + 1 - self._init_mode
         window = get_window(stft_config.window, n_fft)
-        self._windows, self._init_window = asymmetric_windows(window, hop, rows - 1,
-                                                              asymmetric=asymmetric)
-        self._synthesis = dual_window(window, hop)
-        self._plan = RfftPlan(n_fft)
-        self._ola = np.zeros(n_fft + (rows - 1) * hop)       # [n_fft + (rows-1)*hop] overlap-add
-        self._td = np.zeros((rows, n_fft))                   # [rows, n_fft] each frame's contribution
-        self._spec = np.zeros((rows, n), dtype=np.complex128)  # [rows, n_bins] current estimates
-        self._mags = np.zeros((rows, n))                     # [rows, n_bins] target magnitudes
-        self._s = np.zeros((rows, n))                        # [rows, n_bins] log-magnitudes
-        self._proj = np.zeros((rows, n), dtype=np.complex128)  # [rows, n_bins] last projections
-        self._frame = np.zeros(n_fft)
-        self._scratch = np.zeros(n_fft)
-        self._spec_scratch = np.zeros(n, dtype=np.complex128)
         # RTPGHI initialisation (hybrid only)
         unknown = sorted(set(pghi_options) - set(_PGHI_OPTIONS if self._init_mode == 1 else ()))
         if unknown:
@@ -245,29 +334,33 @@ class RtisilaPhase(PhaseMethod):
         self.tol = check_tol(pghi_options.get("tol", DEFAULT_TOL))
         self.seed = check_seed(pghi_options.get("seed", 0))
         self.gamma = pghi_gamma(stft_config, pghi_options.get("gamma"))
-        self._vecs = [np.zeros(n) for _ in range(8)]  # pending, its log, stored phase and log, 2 gradients, 2 scratch
-        self._done = np.zeros(n, dtype=np.uint8)
-        self._heads, self._node_val, self._node_next, self._queue_state = queue_buffers(n)
-        self._rng = seed_state(self.seed)
-        self._state = (self._init_mode, self.iterations, self.momentum, hop, self._ola, self._td,
-                       self._spec, self._mags, self._s, self._proj, self._windows, self._init_window, self._synthesis,
-                       self._frame, self._scratch, self._spec_scratch, *self._plan.tables,
-                       *self._vecs, self._done, self._heads, self._node_val, self._node_next,
-                       self._queue_state, self._rng, float(n_fft), self.gamma, math.log(self.tol))
+        windows, init_window = asymmetric_windows(window, hop, rows - 1, asymmetric=asymmetric)
+        self._state = RtisilaState(
+            init_mode=self._init_mode, iterations=self.iterations, momentum=self.momentum, hop=hop,
+            ola=np.zeros(n_fft + (rows - 1) * hop), td=np.zeros((rows, n_fft)),
+            spec=np.zeros((rows, n), dtype=np.complex128), mags=np.zeros((rows, n)), s=np.zeros((rows, n)),
+            proj=np.zeros((rows, n), dtype=np.complex128), windows=windows, init_window=init_window,
+            synthesis=dual_window(window, hop), frame=np.zeros(n_fft), scratch=np.zeros(n_fft),
+            spec_scratch=np.zeros(n, dtype=np.complex128), fft=fft_plan(n_fft),
+            pending_mag=np.zeros(n), s_pending=np.zeros(n), phase_store=np.zeros(n), s_store=np.zeros(n),
+            tgrad_prev=np.zeros(n), tgrad_cur=np.zeros(n), fgrad=np.zeros(n), phase_cur=np.zeros(n),
+            done=np.zeros(n, dtype=np.uint8), queue=bucket_queue(n), rng=seed_state(self.seed),
+            n_fft=float(n_fft), gamma=self.gamma, log_tol=math.log(self.tol))
+        self._args = plain(self._state)
         self.reset()
 
     def process(self, mag, spec_in, spec_out):
         """Real-time safe: one compiled call, no allocation."""
-        _rtisila_step(mag, spec_out, *self._state)
+        _rtisila_step(mag, spec_out, self._args)
 
     def reset(self):
-        for buf in (self._ola, self._td, self._spec, self._mags, self._proj, self._frame, self._scratch,
-                    self._spec_scratch, *self._vecs):
+        st = self._state
+        for buf in (st.ola, st.td, st.spec, st.mags, st.proj, st.frame, st.scratch, st.spec_scratch,
+                    st.pending_mag, st.phase_store, st.tgrad_prev, st.tgrad_cur, st.fgrad, st.phase_cur):
             buf[:] = 0.0
-        self._s[:] = math.log(LOG_FLOOR)
-        self._vecs[1][:] = math.log(LOG_FLOOR)
-        self._vecs[3][:] = math.log(LOG_FLOOR)
-        self._rng[:] = seed_state(self.seed)
+        for buf in (st.s, st.s_pending, st.s_store):
+            buf[:] = math.log(LOG_FLOOR)
+        st.rng[:] = seed_state(self.seed)
 
 
 class HybridPhase(RtisilaPhase):

@@ -19,19 +19,22 @@ seeded generator, as do the seeds of newly appearing components.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from rtst.config import StftConfig, require_float
+from rtst.dsp.kernel_state import named, plain
 from rtst.dsp.windows import PGHI_GAMMA_RATIO
 from rtst.errors import ParameterError
-from rtst.phase._kernels import (BUCKETS, LOG_FLOOR, bq_clear, bq_pop, bq_push, freq_gradient,
-                                 log_magnitude, queue_buffers, random_phase, seed_state,
+from rtst.phase._kernels import (BUCKETS, LOG_FLOOR, BucketQueue, bq_clear, bq_pop, bq_push, bq_size,
+                                 bucket_queue, freq_gradient, log_magnitude, random_phase, seed_state,
                                  time_gradient, wrap)
 from rtst.phase.base import PhaseMethod
 
-__all__ = ["RtpghiPhase", "pghi_frame", "DEFAULT_TOL", "SILENT_LOG", "check_tol", "check_seed", "pghi_gamma"]
+__all__ = ["RtpghiPhase", "RtpghiState", "pghi_frame", "DEFAULT_TOL", "SILENT_LOG", "check_tol", "check_seed",
+           "pghi_gamma"]
 
 #: Default relative tolerance: bins more than 100 dB below the frames' peak get random phase.
 DEFAULT_TOL = 1e-5
@@ -51,7 +54,7 @@ def _level(key, threshold, scale):
 
 @njit(cache=True, nogil=True)
 def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, threshold, top, rng,
-               phase_cur, done, heads, node_val, node_next, queue_state):
+               phase_cur, done, queue):
     """Integrate the phase of one frame from the previous one (heap integration).
 
     Parameters
@@ -65,15 +68,16 @@ def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, thre
         largest log-magnitude of the two frames (the top of the priority range).
     rng : uint64 [1]
     phase_cur : float64 [n_bins], written (wrapped to [-pi, pi))
-    done : uint8 [n_bins]; heads : int64 [BUCKETS]; node_val, node_next : int64 [3 n_bins];
-    queue_state : int64 [3]
+    done : uint8 [n_bins]
+        Scratch: bins whose phase is set.
+    queue : BucketQueue
         Scratch for the priority queue (:func:`rtst.phase._kernels.bq_push`).
 
     Real-time safe: O(n_bins) with the bucket queue, no allocation.
     """
     n = s_cur.shape[0]
     scale = BUCKETS / max(top - threshold, 1e-9)
-    bq_clear(heads, queue_state)
+    bq_clear(queue)
     for k in range(n):
         if s_cur[k] <= threshold:
             phase_cur[k] = random_phase(rng)
@@ -81,37 +85,35 @@ def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, thre
         else:
             done[k] = 0
         if s_prev[k] > threshold:
-            bq_push(heads, node_val, node_next, queue_state, _level(s_prev[k], threshold, scale), k + n)
+            bq_push(queue, _level(s_prev[k], threshold, scale), k + n)
     seeded = False
     while True:
-        while queue_state[2] > 0:
-            e = bq_pop(heads, node_val, node_next, queue_state)
+        while bq_size(queue) > 0:
+            e = bq_pop(queue)
             if e >= 2 * n:  # seed candidate: a component with no significant past
                 k = e - 2 * n
                 if done[k]:
                     continue
                 phase_cur[k] = random_phase(rng)
                 done[k] = 1
-                bq_push(heads, node_val, node_next, queue_state, _level(s_cur[k], threshold, scale), k)
+                bq_push(queue, _level(s_cur[k], threshold, scale), k)
             elif e >= n:  # previous frame: integrate along time
                 k = e - n
                 if done[k]:
                     continue
                 phase_cur[k] = phase_prev[k] + 0.5 * (tgrad_prev[k] + tgrad_cur[k])
                 done[k] = 1
-                bq_push(heads, node_val, node_next, queue_state, _level(s_cur[k], threshold, scale), k)
+                bq_push(queue, _level(s_cur[k], threshold, scale), k)
             else:  # this frame: integrate along frequency to both neighbours
                 k = e
                 if k > 0 and not done[k - 1]:
                     phase_cur[k - 1] = phase_cur[k] - 0.5 * (fgrad_cur[k] + fgrad_cur[k - 1])
                     done[k - 1] = 1
-                    bq_push(heads, node_val, node_next, queue_state,
-                            _level(s_cur[k - 1], threshold, scale), k - 1)
+                    bq_push(queue, _level(s_cur[k - 1], threshold, scale), k - 1)
                 if k + 1 < n and not done[k + 1]:
                     phase_cur[k + 1] = phase_cur[k] + 0.5 * (fgrad_cur[k] + fgrad_cur[k + 1])
                     done[k + 1] = 1
-                    bq_push(heads, node_val, node_next, queue_state,
-                            _level(s_cur[k + 1], threshold, scale), k + 1)
+                    bq_push(queue, _level(s_cur[k + 1], threshold, scale), k + 1)
         if seeded:
             break
         # Bins the queue did not reach: each becomes a seed in turn, loudest first (all pushed at
@@ -119,48 +121,104 @@ def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, thre
         seeded = True
         for k in range(n):
             if not done[k]:
-                bq_push(heads, node_val, node_next, queue_state, _level(s_cur[k], threshold, scale),
+                bq_push(queue, _level(s_cur[k], threshold, scale),
                         k + 2 * n)
-        if queue_state[2] == 0:
+        if bq_size(queue) == 0:
             break
     for k in range(n):
         phase_cur[k] = wrap(phase_cur[k])
 
 
-@njit(cache=True, nogil=True)
-def _rtpghi_step(mag, spec_out, lookahead, s_a, s_b, s_c, mag_b, mag_c, phase_prev, tgrad_prev,
-                 tgrad_cur, fgrad, phase_cur, done, heads, node_val, node_next, queue_state, rng,
-                 hop, n_fft, gamma, log_tol):
-    """Take the newest magnitude frame; emit the frame ``lookahead`` (0 or 1) hops back.
+class RtpghiState(NamedTuple):
+    """Everything one hop of :func:`_rtpghi_step` reads and writes, built once per instance.
 
-    ``s_a, s_b, s_c`` are the log-magnitudes of frames n-1, n, n+1 (n = the frame reconstructed
-    now), ``mag_b, mag_c`` the magnitudes of n and n+1. Real-time safe.
+    Frame ``n`` is the one reconstructed now; with one frame of lookahead ``n + 1`` is the newest.
+
+    Attributes
+    ----------
+    lookahead : int
+        0 (causal time difference) or 1 (centred).
+    s_a, s_b, s_c : float64 [n_bins]
+        Log-magnitudes of frames ``n - 1``, ``n``, ``n + 1`` (rows of one [3, n_bins] array).
+    mag_b, mag_c : float64 [n_bins]
+        Magnitudes of frames ``n`` and ``n + 1``.
+    phase_prev, tgrad_prev : float64 [n_bins]
+        Phase and phase advance per hop of frame ``n - 1``.
+    tgrad_cur, fgrad, phase_cur : float64 [n_bins]
+        Scratch: gradients and phase of frame ``n``.
+    done : uint8 [n_bins]
+    queue : BucketQueue
+        Scratch of :func:`pghi_frame`.
+    rng : uint64 [1]
+        Random-phase generator state (:func:`rtst.phase._kernels.seed_state`).
+    hop, n_fft, gamma : float
+        Hop and frame length in samples, the PGHI constant in samples squared.
+    log_tol : float
+        ``log(tol)``: bins this far below the frames' peak log-magnitude are insignificant.
     """
+
+    lookahead: int
+    s_a: np.ndarray
+    s_b: np.ndarray
+    s_c: np.ndarray
+    mag_b: np.ndarray
+    mag_c: np.ndarray
+    phase_prev: np.ndarray
+    tgrad_prev: np.ndarray
+    tgrad_cur: np.ndarray
+    fgrad: np.ndarray
+    phase_cur: np.ndarray
+    done: np.ndarray
+    queue: BucketQueue
+    rng: np.ndarray
+    hop: float
+    n_fft: float
+    gamma: float
+    log_tol: float
+
+
+@njit(cache=True, nogil=True)
+def _rtpghi_step(mag, spec_out, args):
+    """Take the newest magnitude frame; emit the frame ``st.lookahead`` (0 or 1) hops back.
+
+    Parameters
+    ----------
+    mag : float64 [n_bins]
+    spec_out : complex128 [n_bins], written
+    args : RtpghiState in its plain form, updated
+
+    Real-time safe: no allocation.
+    """
+    st = named(RtpghiState, args)
+    s_a, s_b, s_c = st.s_a, st.s_b, st.s_c
+    mag_b, mag_c = st.mag_b, st.mag_c
+    hop, n_fft, gamma = st.hop, st.n_fft, st.gamma
     n_bins = mag.shape[0]
-    if lookahead == 1:
+    if st.lookahead == 1:
         for k in range(n_bins):
             s_a[k] = s_b[k]
             s_b[k] = s_c[k]
             mag_b[k] = mag_c[k]
             mag_c[k] = mag[k]
         log_magnitude(mag, s_c)
-        freq_gradient(s_a, s_c, 2.0, hop, n_fft, gamma, fgrad)
+        freq_gradient(s_a, s_c, 2.0, hop, n_fft, gamma, st.fgrad)
     else:
         for k in range(n_bins):
             s_a[k] = s_b[k]
             mag_b[k] = mag[k]
         log_magnitude(mag, s_b)
-        freq_gradient(s_a, s_b, 1.0, hop, n_fft, gamma, fgrad)
+        freq_gradient(s_a, s_b, 1.0, hop, n_fft, gamma, st.fgrad)
     top = -np.inf
     for k in range(n_bins):
         if s_a[k] > top:
             top = s_a[k]
         if s_b[k] > top:
             top = s_b[k]
-    threshold = max(top + log_tol, SILENT_LOG)
-    time_gradient(s_b, hop, n_fft, gamma, tgrad_cur)
-    pghi_frame(s_a, phase_prev, tgrad_prev, s_b, tgrad_cur, fgrad, threshold, top, rng,
-               phase_cur, done, heads, node_val, node_next, queue_state)
+    threshold = max(top + st.log_tol, SILENT_LOG)
+    time_gradient(s_b, hop, n_fft, gamma, st.tgrad_cur)
+    pghi_frame(s_a, st.phase_prev, st.tgrad_prev, s_b, st.tgrad_cur, st.fgrad, threshold, top, st.rng,
+               st.phase_cur, st.done, st.queue)
+    phase_cur, phase_prev, tgrad_prev, tgrad_cur = st.phase_cur, st.phase_prev, st.tgrad_prev, st.tgrad_cur
     for k in range(n_bins):
         p = phase_cur[k]
         spec_out[k] = mag_b[k] * complex(math.cos(p), math.sin(p))
@@ -216,30 +274,25 @@ class RtpghiPhase(PhaseMethod):
         self.seed = check_seed(seed)
         self.gamma = pghi_gamma(stft_config, gamma)
         n = self.n_bins
-        self._s = np.zeros((3, n))            # [3, n_bins] log-magnitude of frames n-1, n, n+1
-        self._mag = np.zeros((2, n))          # [2, n_bins] magnitude of frames n, n+1
-        self._phase_prev = np.zeros(n)
-        self._tgrad_prev = np.zeros(n)
-        self._tgrad_cur = np.zeros(n)
-        self._fgrad = np.zeros(n)
-        self._phase_cur = np.zeros(n)
-        self._done = np.zeros(n, dtype=np.uint8)
-        self._heads, self._node_val, self._node_next, self._queue_state = queue_buffers(n)
-        self._rng = seed_state(self.seed)
-        s, m = self._s, self._mag
-        self._state = (self.lookahead, s[0], s[1], s[2], m[0], m[1], self._phase_prev,
-                       self._tgrad_prev, self._tgrad_cur, self._fgrad, self._phase_cur, self._done,
-                       self._heads, self._node_val, self._node_next, self._queue_state, self._rng, float(stft_config.hop_length),
-                       float(stft_config.n_fft), self.gamma, math.log(self.tol))
+        s = np.zeros((3, n))       # log-magnitude of frames n-1, n, n+1
+        mag = np.zeros((2, n))     # magnitude of frames n, n+1
+        self._state = RtpghiState(
+            lookahead=self.lookahead, s_a=s[0], s_b=s[1], s_c=s[2], mag_b=mag[0], mag_c=mag[1],
+            phase_prev=np.zeros(n), tgrad_prev=np.zeros(n), tgrad_cur=np.zeros(n), fgrad=np.zeros(n),
+            phase_cur=np.zeros(n), done=np.zeros(n, dtype=np.uint8), queue=bucket_queue(n),
+            rng=seed_state(self.seed), hop=float(stft_config.hop_length), n_fft=float(stft_config.n_fft),
+            gamma=self.gamma, log_tol=math.log(self.tol))
+        self._args = plain(self._state)
         self.reset()
 
     def process(self, mag, spec_in, spec_out):
         """Real-time safe: one compiled call, no allocation."""
-        _rtpghi_step(mag, spec_out, *self._state)
+        _rtpghi_step(mag, spec_out, self._args)
 
     def reset(self):
-        self._s[:] = math.log(LOG_FLOOR)
-        self._mag[:] = 0.0
-        for buf in (self._phase_prev, self._tgrad_prev, self._tgrad_cur, self._fgrad, self._phase_cur):
+        st = self._state
+        for buf in (st.s_a, st.s_b, st.s_c):
+            buf[:] = math.log(LOG_FLOOR)
+        for buf in (st.mag_b, st.mag_c, st.phase_prev, st.tgrad_prev, st.tgrad_cur, st.fgrad, st.phase_cur):
             buf[:] = 0.0
-        self._rng[:] = seed_state(self.seed)
+        st.rng[:] = seed_state(self.seed)

@@ -13,26 +13,55 @@ lookahead: no added latency.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from rtst.config import StftConfig
+from rtst.dsp.kernel_state import named, plain
 from rtst.errors import ParameterError
 from rtst.phase._kernels import LOG_FLOOR, TWO_PI, wrap
 from rtst.phase.base import PhaseMethod
 
-__all__ = ["SpsiPhase"]
+__all__ = ["SpsiPhase", "SpsiState"]
+
+
+class SpsiState(NamedTuple):
+    """What one hop of :func:`_spsi_step` reads and writes, built once per instance.
+
+    Attributes
+    ----------
+    accum : float64 [n_bins]
+        Each bin's phase accumulator; persists between frames.
+    phase : float64 [n_bins]
+        Scratch: the locked phase of each peak region's bins (NaN outside every region).
+    hop, n_fft : float
+        Hop and frame length in samples.
+    """
+
+    accum: np.ndarray
+    phase: np.ndarray
+    hop: float
+    n_fft: float
 
 
 @njit(cache=True, nogil=True)
-def _spsi_step(mag, spec_out, accum, phase, hop, n_fft):
-    """One frame of SPSI. ``accum`` [n_bins] persists between frames; ``phase`` is scratch.
+def _spsi_step(mag, spec_out, args):
+    """One frame of SPSI.
 
-    Real-time safe.
+    Parameters
+    ----------
+    mag : float64 [n_bins]
+    spec_out : complex128 [n_bins], written
+    args : SpsiState in its plain form, updated
+
+    Real-time safe: no allocation.
     """
+    st = named(SpsiState, args)
+    accum, phase = st.accum, st.phase
     n = mag.shape[0]
-    w = TWO_PI * hop / n_fft
+    w = TWO_PI * st.hop / st.n_fft
     for k in range(n):
         phase[k] = np.nan
     for k in range(1, n - 1):
@@ -79,14 +108,14 @@ class SpsiPhase(PhaseMethod):
         super().__init__(stft_config, lookahead)
         if self.lookahead != 0:
             raise ParameterError(f"lookahead={self.lookahead} must be 0 for spsi (a single-pass method)")
-        self._accum = np.zeros(self.n_bins)
-        self._phase = np.zeros(self.n_bins)
-        self._state = (self._accum, self._phase, float(stft_config.hop_length), float(stft_config.n_fft))
+        self._state = SpsiState(accum=np.zeros(self.n_bins), phase=np.zeros(self.n_bins),
+                                hop=float(stft_config.hop_length), n_fft=float(stft_config.n_fft))
+        self._args = plain(self._state)
 
     def process(self, mag, spec_in, spec_out):
         """Real-time safe: one compiled call, no allocation."""
-        _spsi_step(mag, spec_out, *self._state)
+        _spsi_step(mag, spec_out, self._args)
 
     def reset(self):
-        self._accum[:] = 0.0
-        self._phase[:] = 0.0
+        self._state.accum[:] = 0.0
+        self._state.phase[:] = 0.0
