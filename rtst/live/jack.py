@@ -351,6 +351,7 @@ class JackDuplex:
         self._outdata = np.zeros((max_frames, channels), np.float32)   # [max_frames, channels]
         self._status = _NoStatus()
         self._active = False
+        self._running = False
         #: Why the server ended the client, when it did (None while it runs or after stop()).
         self.shutdown_reason = None
         self._io = None
@@ -366,6 +367,12 @@ class JackDuplex:
     def _process(self, frames):
         """JACK process callback. Real-time safe: copies between the ports and preallocated
         buffers around the stream callback; no lock, log or I/O."""
+        if not self._running:
+            # activated, not yet started: the stream callback runs from start()'s return on,
+            # as a PortAudio stream's does (a recorder started after it misses nothing)
+            for port in self.outports:
+                port.get_array().fill(0)
+            return
         ind = self._indata[:frames]
         outd = self._outdata[:frames]
         ind[:, 0] = self.inport.get_array()
@@ -409,8 +416,13 @@ class JackDuplex:
         self._active = True
         if self._connect:
             self.patchbay.connect_physical([self.inport], self.outports)
-        time.sleep(0.05)  # the server recomputes the latency ranges after a connection
+        # the server shows the connections and recomputes the latency ranges after a moment
+        deadline = time.monotonic() + 1.0
+        time.sleep(0.05)
+        while self._connect and self._io_now() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.io_latency()
+        self._running = True
         self._watcher = threading.Thread(target=self._watch, name="rtst-jack-latency", daemon=True)
         self._watcher.start()
 
@@ -418,6 +430,7 @@ class JackDuplex:
         """Deactivate and close the client (idempotent; after a server shutdown only frees it)."""
         if self.client is None:
             return
+        self._running = False
         self._closing = True
         self._graph_changed.set()
         if self._active:
@@ -440,27 +453,31 @@ class JackDuplex:
         return self._active
 
     # ---------------------------------------------------------------- latency
-    def io_latency(self) -> int | None:
-        """Round-trip I/O latency of the current wiring in samples (see the module docstring);
-        while the ports are unconnected, the last figure of connected ports (None if none yet)."""
+    def io_latency(self) -> int:
+        """Round-trip I/O latency of the current wiring in samples (see the module docstring).
+        While the ports are unconnected it is the last figure of connected ports (0 if none yet:
+        nothing is in the way)."""
+        if self.client is not None and self._active:
+            io = self._io_now()
+            if io is not None:
+                self._io = io
+        return 0 if self._io is None else self._io
+
+    def _io_now(self) -> int | None:
+        """The latency of the wiring now, None while the input or every output is unconnected."""
         client = self.client
-        if client is None or not self._active:
-            return self._io
         try:
             ins = client.get_all_connections(self.inport)
             outs = [p for p in self.outports if client.get_all_connections(p)]
             if not ins or not outs:
-                return self._io
+                return None
             if self.patchbay.reaches(self.outports, self.inport):
                 # around a cycle JACK's latency ranges feed on themselves (they keep what they
                 # held before the cycle closed): the round trip is the period JACK delays it by
-                io = self.period
-            else:
-                io = latency_range(self.inport, CAPTURE)[1] + max(latency_range(p, PLAYBACK)[1] for p in outs)
-        except Exception:  # a port vanished while being read: keep the last figure
-            return self._io
-        self._io = int(io)
-        return self._io
+                return self.period
+            return latency_range(self.inport, CAPTURE)[1] + max(latency_range(p, PLAYBACK)[1] for p in outs)
+        except Exception:  # a port vanished while being read
+            return None
 
     @property
     def io_latency_samples(self) -> int | None:

@@ -260,8 +260,7 @@ class LiveEffect:
         JACK the port latency ranges of the current wiring (see :mod:`rtst.live.jack`) plus the
         re-blocking delay. None before start()."""
         if self._jack is not None:
-            io = self._jack.io_latency()
-            return None if io is None else io + self._adapter.delay
+            return None if self.started_at is None else self._jack.io_latency() + self._adapter.delay
         return self._io_latency
 
     @property

@@ -294,12 +294,10 @@ class LoopbackMeasurement:
                 print("rtst latency: patch the output to the input (a cable, or the interface's loopback); "
                       "measuring now", file=log, flush=True)
             time.sleep(0.3)  # let a fresh connection settle (and JACK update the latency ranges)
-            io = duplex.io_latency()
             delay = getattr(self._engine, "delay", 0)
-            self.io_latency_samples = None if io is None else io + delay
+            self.io_latency_samples = duplex.io_latency() + delay
             self._measure(duplex)
-            io = duplex.io_latency()  # the wiring may have changed meanwhile
-            self.io_latency_samples = None if io is None else io + delay
+            self.io_latency_samples = duplex.io_latency() + delay  # the wiring may have changed meanwhile
         finally:
             duplex.stop()
         return self.result()
