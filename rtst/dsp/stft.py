@@ -80,7 +80,7 @@ def _as_plan(plan, twiddle, split, work):
 @overload(_as_plan)
 def _as_plan_compiled(plan, twiddle, split, work):
     # Chosen at compile time from the argument types: no cost per call.
-    if twiddle is None or isinstance(twiddle, (types.NoneType, types.Omitted)):
+    if isinstance(twiddle, (types.NoneType, types.Omitted)):
         return lambda plan, twiddle, split, work: named(FftPlan, plan)
     return lambda plan, twiddle, split, work: FftPlan(plan, twiddle, split, work)
 

@@ -28,7 +28,13 @@ class PhaseMethod:
     stft_config : StftConfig
     lookahead : int
         Frames the method waits for before emitting a frame; it adds ``lookahead * hop_length``
-        samples of latency.
+        samples of latency (``default_lookahead`` of the class when omitted).
+
+    Notes
+    -----
+    A compiled method keeps what its kernel reads and writes between hops in one NamedTuple,
+    ``_state``, defined beside the kernel and built in the constructor, and hands the kernel
+    ``_args``, the same arrays as plain tuples (:mod:`rtst.dsp.kernel_state`).
     """
 
     name = "phase"
