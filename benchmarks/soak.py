@@ -134,6 +134,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
            "--report", str(report_path)] + (["--view", "--view-fps", str(view_fps)] if view else [])
     effect = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     probe = LoopProbe("rtst-soak")
+    period = probe.client.blocksize
     sig = sung_tone(seconds)
     metro = None
     if reference and shutil.which("jack_metro"):
@@ -188,7 +189,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
     out = {
         "model": report["model"], "view": view, "seconds": round(window_s, 2),
         "n_fft": report["n_fft"], "hop_length": report["hop_length"], "phase": report["phase"],
-        "block_size": stream["block_size"], "budget_us": report["budget_us"],
+        "block_size": stream["block_size"], "jack_period": period, "budget_us": report["budget_us"],
         "latency_samples": report["latency_samples"],
         "xruns": len(in_window(stream["xrun_times_s"])), "xrun_times_s": in_window(stream["xrun_times_s"]),
         "deadline_misses": len(in_window(stream["deadline_miss_times_s"])),
@@ -214,8 +215,9 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         out["view_redraws"] = report["view"]["redraws"]
         out["view_frames_drawn"] = report["view"]["frames_drawn"]
         out["view_exit_status"] = report["view"]["exit_status"]
-        out["hops_whole_run"] = int(stream["callbacks"] * stream["block_size"] / report["hop_length"])
-        out["run_seconds"] = round(stream["callbacks"] * stream["block_size"] / SAMPLE_RATE, 2)
+        # the effect is a JACK client: each callback is one server period, whatever its block size
+        out["hops_whole_run"] = int(stream["callbacks"] * period / report["hop_length"])
+        out["run_seconds"] = round(stream["callbacks"] * period / SAMPLE_RATE, 2)
     shutil.rmtree(work, ignore_errors=True)
     return out
 
