@@ -27,7 +27,7 @@ import numpy as np
 from rtst.errors import DeviceError
 
 __all__ = ["CLIENT_NAME", "import_jack", "server_running", "open_client", "latency_range", "Patchbay",
-           "BlockAdapter", "JackDuplex"]
+           "BlockAdapter", "JackDuplex", "name_portaudio_client"]
 
 #: The effect's JACK client name (JACK appends a number if it is taken).
 CLIENT_NAME = "rtst"
@@ -83,6 +83,34 @@ def server_running() -> bool:
 
 
 _latency_fn = None
+_pa_client_name = None
+
+
+def name_portaudio_client(sd, name: str = CLIENT_NAME) -> None:
+    """Make PortAudio's JACK host API register as client ``name`` (its own default: ``PortAudio``).
+
+    PaJack_SetClientName only counts before Pa_Initialize, and sounddevice initialises PortAudio
+    on import (PortAudio's JACK host then holds its client until it terminates): PortAudio is
+    terminated and initialised again around it when the name changes, so call this before any
+    stream is opened. A PortAudio built without JACK is left alone.
+    """
+    global _pa_client_name
+    current = _pa_client_name.value.decode() if _pa_client_name is not None else "PortAudio"
+    if name == current:
+        return
+    try:
+        set_name = ctypes.CDLL(sd._libname).PaJack_SetClientName
+    except (OSError, AttributeError):
+        return
+    set_name.argtypes = [ctypes.c_char_p]
+    count = sd._initialized
+    for _ in range(count):
+        sd._terminate()
+    # PortAudio keeps the pointer, not a copy: the buffer lives in this module
+    _pa_client_name = ctypes.create_string_buffer(name.encode())
+    set_name(_pa_client_name)
+    for _ in range(count):
+        sd._initialize()
 
 
 class _Range(ctypes.Structure):

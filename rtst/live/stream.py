@@ -129,7 +129,10 @@ class LiveEffect:
         self.sd = None
 
     def _open_portaudio(self) -> None:
+        from rtst.live.jack import name_portaudio_client
+
         self.sd = sd = import_sounddevice()
+        name_portaudio_client(sd)  # on JACK's host API too, the effect is the client "rtst"
         self.block_size = self.config.block_size
         self.input_device = resolve_device(self.config.input_device, "input")
         self.output_device = resolve_device(self.config.output_device, "output")
@@ -245,7 +248,8 @@ class LiveEffect:
         self._io_latency = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
 
     def stop(self) -> None:
-        """Stop and close the stream (idempotent; also after the JACK server shut down)."""
+        """Stop and close the stream (idempotent; also after the JACK server shut down). The JACK
+        client is closed even if it never started: its ports would stay in the graph."""
         if self._stream is not None:
             try:
                 self._stream.stop()
@@ -253,6 +257,8 @@ class LiveEffect:
             finally:
                 self._stream = None
                 self._resume_gc()
+        if self._jack is not None:
+            self._jack.stop()
 
     @property
     def io_latency_samples(self) -> int | None:

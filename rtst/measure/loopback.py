@@ -205,7 +205,10 @@ class LoopbackMeasurement:
         self._status[0] += 1
 
     def _open_portaudio(self, input_device, output_device) -> None:
+        from rtst.live.jack import name_portaudio_client
+
         self.sd = sd = import_sounddevice()
+        name_portaudio_client(sd)
         self.input_device = resolve_device(input_device, "input")
         self.output_device = resolve_device(output_device, "output")
         for device, kind in ((self.input_device, "input"), (self.output_device, "output")):
