@@ -13,7 +13,7 @@ from typing import Optional, Union
 from rtst.errors import ParameterError
 from rtst.validate import require_float, require_int  # noqa: F401  (require_float: until rtst.phase imports it from rtst.validate)
 
-__all__ = ["StftConfig", "StreamConfig", "SAMPLE_RATE_RANGE_HZ", "DEFAULT_STFT", "PRESET_STFT"]
+__all__ = ["StftConfig", "StreamConfig", "SAMPLE_RATE_RANGE_HZ", "DEFAULT_STFT"]
 
 #: Inclusive range of sample rates the engine accepts.
 SAMPLE_RATE_RANGE_HZ = (8000, 192000)
@@ -81,11 +81,6 @@ class StftConfig:
 
 DEFAULT_STFT = StftConfig()
 
-#: STFT settings of the named presets. ``default``: 1024/256 at 48 kHz (algorithmic latency 1024
-#: samples = 21.3 ms with one frame of lookahead). ``low-latency``: 256/64 (320 samples = 6.7 ms with
-#: one frame of lookahead), coarser in frequency (187.5 Hz bins). Shipped models are trained for one
-#: of these; ``models/README.md`` says which.
-PRESET_STFT = {"default": DEFAULT_STFT, "low-latency": StftConfig(n_fft=256, hop_length=64)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from rtst.errors import ModelError, ParameterError
 
 __all__ = ["Preset", "PRESETS", "PRESET_NAMES", "DEFAULT_PRESET", "DEFAULT_PHASE", "Settings", "get_preset",
-           "phase_for_model", "resolve"]
+           "phase_for_model", "preset_stft", "resolve"]
 
 #: Phase method of a model that no preset covers (and of the identity model).
 DEFAULT_PHASE = "hybrid"
@@ -62,6 +62,21 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ParameterError(f"preset={name!r} must be one of {', '.join(PRESETS)}") from None
+
+
+def preset_stft(name: str):
+    """The STFT of a preset: its model's (the preset does not fix one of its own).
+
+    Raises
+    ------
+    ParameterError
+        Unknown preset.
+    ModelError
+        Its model is missing.
+    """
+    from rtst.model import load_model
+
+    return load_model(get_preset(name).model).stft
 
 
 def _preset_stft(model_name: str):

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from rtst.dsp.ringbuffer import next_pow2
 from rtst.errors import ParameterError
 from rtst.validate import require_int
 
@@ -58,10 +59,6 @@ STATE = {
     # written by the view: redraws done and frames drawn (proof that it is drawing)
     "view_ticks": 14, "view_frames": 15,
 }
-
-
-def _pow2_at_least(n: int) -> int:
-    return 1 << max(0, int(n - 1).bit_length())
 
 
 def _shm_dir() -> str:
@@ -123,8 +120,8 @@ class Telemetry:
             require_int(name, value, 1, 1 << 30, rule="a positive integer")
         if not (0 < frame_seconds <= 600 and 0 < audio_seconds <= 600):
             raise ParameterError(f"frame_seconds={frame_seconds} and audio_seconds={audio_seconds} must be in (0, 600]")
-        frame_cap = _pow2_at_least(max(64, int(np.ceil(frame_seconds * sample_rate / hop_length))))
-        audio_cap = _pow2_at_least(max(1024, int(np.ceil(audio_seconds * sample_rate))))
+        frame_cap = next_pow2(max(64, int(np.ceil(frame_seconds * sample_rate / hop_length))))
+        audio_cap = next_pow2(max(1024, int(np.ceil(audio_seconds * sample_rate))))
         size = self._size(int(n_bins), frame_cap, audio_cap)
         self.path = None
         if shared:

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from conftest import allocation_rounds
 from rtst.testing.onnx_models import step_through
-from rtst.config import PRESET_STFT
+from rtst.presets import PRESET_NAMES, preset_stft
 from rtst.engine import Processor
 from rtst.model import MODELS_DIR, list_models, load_model
 from rtst.phase import METHODS
@@ -45,10 +45,10 @@ def test_list_models_names_identity_and_every_shipped_model_with_its_files():
 
 
 def test_the_shipped_set_covers_three_styles_and_the_low_latency_preset():
-    presets = {}
+    presets, preset_stfts = {}, {name: preset_stft(name) for name in PRESET_NAMES}
     for path in SHIPPED:
         stft = load_model(str(path)).stft
-        name = next((k for k, v in PRESET_STFT.items() if v == stft), None)
+        name = next((k for k, v in preset_stfts.items() if v == stft), None)
         assert name is not None, f"{path.name} has STFT {stft}, not a preset's"
         presets.setdefault(name, []).append(path.stem)
     assert len(presets.get("default", [])) >= 3, presets

@@ -32,7 +32,9 @@ from rtst.telemetry import FRAMES_SLOT, publish, tap_frame
 from rtst.model.base import IdentityModel, StepModel
 from rtst.engine.slots import (CURRENT, MORPH_SMOOTHING_S, PHASE_FADE_S, RATE, SWAP_FADE_S, TARGET, ModelSlot,
                                PhaseSlot, glide)
-from rtst.phase.base import PhaseMethod, make_phase
+from rtst.dsp.ringbuffer import next_pow2
+from rtst.phase import make_phase
+from rtst.phase.base import PhaseMethod
 
 __all__ = ["Processor", "INPUT_LIMIT", "MAX_FRAME_PEAK", "OUTPUT_LIMIT", "MIX_SMOOTHING_S", "BYPASS_FADE_S",
            "MORPH_SMOOTHING_S", "SWAP_FADE_S", "PHASE_FADE_S"]
@@ -206,10 +208,6 @@ def _record_time(ring, counters, elapsed_ns):
     counters[_TIMED] = i + 1
 
 
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, int(n - 1).bit_length())
-
-
 class Processor:
     """Streaming STFT effect: analysis -> model -> phase -> synthesis, hop by hop.
 
@@ -282,8 +280,8 @@ class Processor:
         self.mag_out = np.zeros(n_bins)                         # [n_bins] newest model magnitude
         # A full-scale sinusoid peaks at sum(window)/2 in its bin; anything far beyond is garbage.
         self._mag_limit = float(self._window.sum()) * INPUT_LIMIT * 4.0
-        self._out_ring = np.zeros(_next_pow2(2 * (self.block_alignment + self._chunk + 2 * hop)))
-        self._dry_ring = np.zeros(_next_pow2(self.latency_samples + self._chunk + hop + 2))
+        self._out_ring = np.zeros(next_pow2(2 * (self.block_alignment + self._chunk + 2 * hop)))
+        self._dry_ring = np.zeros(next_pow2(self.latency_samples + self._chunk + hop + 2))
         self._counters = np.zeros(_N_COUNTERS, dtype=np.int64)
         mix = require_float("mix", mix, 0.0, 1.0)
         self._mix_state = glide(mix, 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate)))

@@ -2,7 +2,7 @@
 
 :class:`LiveSession` owns the :class:`~rtst.live.stream.LiveEffect`, the telemetry block it
 publishes into, the :class:`~rtst.control.rig.Rig` and its control sources (the view, OSC, MIDI)
-and the recorder. Only the PortAudio callback runs on the audio thread; everything else lives on
+and the recorder. Only the stream callback (JACK's or PortAudio's) runs on the audio thread; everything else lives on
 threads that block on I/O (OSC socket, MIDI port, the view's pipe, the recorder's timer) or in
 another process (the view, so that its Qt and drawing work never hold this process's GIL).
 
@@ -231,7 +231,8 @@ class LiveSession:
     def check(self) -> None:
         """Raise DeviceError if the stream died (call from the main loop)."""
         if not self.effect.active:
-            raise DeviceError("the audio stream stopped unexpectedly")
+            reason = getattr(self.effect, "shutdown_reason", None)
+            raise DeviceError("the audio stream stopped unexpectedly" + (f": {reason}" if reason else ""))
         if self.recorder is not None and self.recorder.error:
             self.telemetry.set_state(recording=0)
         stats = self.processor.stats

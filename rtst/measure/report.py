@@ -75,7 +75,8 @@ def live_report(processor, effect, stream_config, *, preset: str | None = None, 
     deadline misses with their times, devices) and what the session adds (``extra``: controls,
     MIDI, OSC, recording, view)."""
     stats = effect.stats
-    stream = {**stats, "block_size": stream_config.block_size, "started_monotonic_s": effect.started_at,
+    stream = {**stats, "block_size": stream_config.block_size, "callback_frames": effect.block_size,
+              "host": effect.host, "shutdown_reason": effect.shutdown_reason, "started_monotonic_s": effect.started_at,
               "xrun_times_s": effect.xrun_times_s(), "deadline_miss_times_s": effect.deadline_miss_times_s(),
               "input_device": effect.input_device, "output_device": effect.output_device}
     return build_report(processor, io_latency=effect.io_latency_samples, xruns=stats["xruns"],

@@ -193,13 +193,3 @@ class DelayedPhase(PhaseMethod):
         self.inner.reset()
         self._state.history[:] = 0.0
         self._state.count[:] = 0
-
-
-def __getattr__(name):
-    # The registry is rtst.phase, which imports this module, so it cannot be imported here at load
-    # time; resolving it on first use keeps ``from rtst.phase.base import make_phase`` working.
-    if name in ("METHODS", "make_phase"):
-        import rtst.phase
-
-        return getattr(rtst.phase, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
