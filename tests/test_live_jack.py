@@ -15,6 +15,19 @@ from rtst.testing.jack import LoopProbe, find_lag
 pytestmark = pytest.mark.jack
 
 
+def assert_take_is_input(rec, sig, lag, glitches, *, tone, name=""):
+    """A take through an identity effect is the input delayed by ``lag``, to the sample, unless
+    the server or the stream logged xruns. On this VM the dummy driver's timer and the clients
+    stall now and then (tens of xruns a minute with no load; a C client gets them too), and each
+    xrun drops or repeats a period. Then at most a tenth of the ``tone`` (a slice of ``sig``) may
+    differ: a take that is not the input, or is misaligned, differs in nearly all of it."""
+    if glitches == 0:
+        np.testing.assert_allclose(rec[lag:], sig[:sig.size - lag], atol=1e-4, err_msg=name)
+        return
+    wrong = np.abs(rec[tone.start + lag:tone.stop + lag] - sig[tone]) > 1e-4
+    assert wrong.mean() <= 0.1, f"{name}: {wrong.mean():.1%} of the tone differs with {glitches} xruns"
+
+
 @pytest.mark.parametrize("extra", [
     [],                                      # block = hop: no block-alignment delay
     ["--block-size", "128", "--lookahead", "2"],  # half-hop blocks and two hops of lookahead
@@ -48,7 +61,7 @@ def test_live_identity_returns_chirp_delayed_by_reported_latency(jack_server, tm
     lag = find_lag(sig, rec)
     print(f"reported {lat}, measured lag {lag}, probe xruns {probe.xruns}, stream {report['stream']}")
     assert lag == lat["total"]
-    np.testing.assert_allclose(rec[lag:], sig[:sig.size - lag], atol=1e-4)
+    assert_take_is_input(rec, sig, lag, probe.xruns + report["stream"]["xruns"], tone=slice(4800, 4800 + sr // 2))
     # Zero xruns caused by the effect while the audio under test flowed. JACK flags an xrun to every
     # client when the graph is re-patched (before and after the window) and whenever this VM stalls:
     # the dummy driver's timer wakes late ("JackTimedDriver::Process XRun") or clients are triggered
@@ -108,11 +121,8 @@ def test_live_is_the_jack_client_rtst_and_both_outputs_carry_the_effect(jack_ser
         lag = find_lag(sig, rec)
         print(f"{name}: reported {lat}, measured lag {lag}, probe xruns so far {xruns}")
         assert lag == lat, name
-        if xruns == 0 and report["stream"]["xruns"] == 0:
-            np.testing.assert_allclose(rec[lag:], sig[:sig.size - lag], atol=1e-4, err_msg=name)
-        else:  # an xrun drops or repeats a period: at most about a latency of the take differs
-            wrong = np.abs(rec[lag:] - sig[:sig.size - lag]) > 1e-4
-            assert wrong.sum() <= 2 * lat, f"{name}: {wrong.sum()} samples differ"
+        assert_take_is_input(rec, sig, lag, xruns + report["stream"]["xruns"], tone=slice(4800, 4800 + sr // 2),
+                             name=name)
 
 
 def test_live_stops_cleanly_with_one_line_when_the_jack_server_goes_away(jack_server, tmp_path):
@@ -147,7 +157,8 @@ def test_live_stops_cleanly_with_one_line_when_the_jack_server_goes_away(jack_se
     print(f"exited {time.monotonic() - t0:.2f} s after the server, status {effect.returncode}: {stderr}")
     assert effect.returncode == 1
     ours = [line for line in stderr.splitlines() if line.startswith("rtst live:")]
-    assert ours == ["rtst live: error: the audio stream stopped unexpectedly"], stderr
+    assert len(ours) == 1 and ours[0].startswith("rtst live: error: the audio stream stopped unexpectedly: "), stderr
+    assert "JACK" in ours[0], stderr  # the server's reason, passed on
 
 
 def assert_overruns_rare(report, limit=0.01):
@@ -353,19 +364,9 @@ def test_rig_controls_over_osc_and_jack_midi_reach_the_audio_and_the_recording(j
     assert effect.returncode == 0, stderr
     report = json.loads(report_path.read_text())
     lag = report["latency_samples"]["total"]
-    # dry and bypassed: the input, latency-aligned, to the sample. An xrun (this VM's dummy-driver
-    # server misses cycles now and then, with or without the effect, hundreds of times a run when
-    # the host is busy) drops or repeats a period and breaks the alignment for about one latency
-    # each. Only when the server or the stream logged xruns may part of a take differ, and then at
-    # most a tenth of the tone: a wet take differs in nearly all of it.
-    glitches = probe.xruns + report["stream"]["xruns"]
-    tone = slice(4800 + lag, 4800 + lag + sr)
     for name, rec in (("dry", dry), ("bypassed", bypassed)):
-        if glitches == 0:
-            np.testing.assert_allclose(rec[lag:], sig[:sig.size - lag], atol=1e-4, err_msg=name)
-        else:
-            wrong = np.abs(rec[tone] - sig[tone.start - lag:tone.stop - lag]) > 1e-4
-            assert wrong.mean() <= 0.1, f"{name}: {wrong.mean():.1%} of the tone differs with {glitches} xruns"
+        assert_take_is_input(rec, sig, lag, probe.xruns + report["stream"]["xruns"], tone=slice(4800, 4800 + sr),
+                             name=name)
     steady = slice(lag + 4800 + sr // 4, lag + 4800 + sr)
     assert np.max(np.abs(wet[steady] - sig[steady.start - lag:steady.stop - lag])) > 0.05  # the organ, wet
     from rtst.presets import phase_for_model
