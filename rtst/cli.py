@@ -373,6 +373,7 @@ def cmd_bench(args) -> int:
             f"max {pct['max']:.2f} % of the {report['budget_us']:.0f} us budget; RTF {report['rtf']:.4f}; "
             f"latency {lat['algorithmic']} samples ({lat['algorithmic'] / sr * 1e3:.1f} ms) algorithmic; "
             f"spectral convergence {report['spectral_convergence_db']:.1f} dB"
+            + ("" if report["offline_floor_db"] is None else f" (offline floor {report['offline_floor_db']:.1f} dB)")
         )
     _write_report(args, {"presets": reports} if args.preset == "all" else reports[args.preset])
     return 0

@@ -173,6 +173,12 @@ def test_bench_every_phase_method(tmp_path, phase):
     assert {"p50", "p99", "p999", "max"} <= set(report["hop_compute_us"])
     assert report["hop_compute_percent_of_budget"]["p50"] > 0
     assert report["spectral_convergence_db"] < (-100 if phase == "input" else -10)
+    # the offline floor on the same magnitudes: identity's are a real signal's, so offline PGHI +
+    # Griffin-Lim realises them well; the magnitude-only real-time methods do not beat it
+    assert report["offline_floor_db"] < -20
+    if phase in ("rtpghi", "spsi"):
+        assert report["offline_floor_db"] < report["spectral_convergence_db"]
+    assert "offline floor" in result.stdout
 
 
 @pytest.mark.parametrize("args, match", [

@@ -16,7 +16,8 @@ import numpy as np
 from rtst.config import StftConfig
 from rtst.dsp.stft import n_frames_for, stft
 
-__all__ = ["spectral_convergence_db", "run_processor", "percentiles_fraction", "bench_settings", "phase_options",
+__all__ = ["spectral_convergence_db", "offline_floor_db", "run_processor", "percentiles_fraction", "bench_settings",
+           "phase_options",
            "git_revision", "version_of"]
 
 
@@ -42,6 +43,37 @@ def spectral_convergence_db(signal: np.ndarray, target_mag: np.ndarray, stft_con
         return float("nan")
     err = np.linalg.norm(mag[:, :n] - target_mag[:, :n])
     return float(20.0 * np.log10(err / ref)) if err > 0 else float("-inf")
+
+
+#: Fast Griffin-Lim iterations (after offline PGHI) of the offline phase floor.
+FLOOR_GLA_ITERATIONS = 100
+#: Longest run whose offline floor ``rtst bench`` computes (the whole spectrogram is in memory).
+FLOOR_MAX_SECONDS = 60.0
+
+
+def offline_floor_db(target_mag: np.ndarray, stft_config: StftConfig, n_samples: int, *,
+                     n_iter: int = FLOOR_GLA_ITERATIONS) -> float:
+    """The spectral convergence an offline reconstruction reaches on the same magnitudes: PGHI
+    over the whole spectrogram, then ``n_iter`` fast Griffin-Lim iterations. What a real-time phase
+    method (which sees a frame or a few ahead) is measured against.
+
+    Parameters
+    ----------
+    target_mag : np.ndarray, float [n_bins, n_frames]
+        The magnitudes to realise (e.g. :func:`run_processor`'s ``target_mag``).
+    n_samples : int
+        Length of the signal they came from.
+
+    Returns
+    -------
+    sc_db : float
+        As :func:`spectral_convergence_db`.
+    """
+    from rtst.dsp.stft import istft
+    from rtst.phase.gla import fast_griffin_lim
+
+    spec = fast_griffin_lim(target_mag, stft_config, n_iter=n_iter, init="pghi")
+    return spectral_convergence_db(istft(spec, stft_config, n_samples), target_mag, stft_config)
 
 
 def run_processor(processor, signal: np.ndarray, *, warmup_hops: int = 16) -> dict:
@@ -123,7 +155,9 @@ def bench_settings(settings, audio_path, seconds: float) -> dict:
     -------
     report : dict
         The report JSON (docs/report.md) with ``input``, ``duration_s``, ``wall_s``, ``rtf``,
-        ``hop_compute_percent_of_budget``, ``spectral_convergence_db`` and ``phase_options``.
+        ``hop_compute_percent_of_budget``, ``spectral_convergence_db``, ``offline_floor_db`` (the
+        same model magnitudes reconstructed offline, :func:`offline_floor_db`; None for runs over
+        :data:`FLOOR_MAX_SECONDS`) and ``phase_options``.
     """
     from rtst.io.files import read_audio, resample
     from rtst.measure.report import build_report
@@ -142,6 +176,8 @@ def bench_settings(settings, audio_path, seconds: float) -> dict:
         "rtf": round(result["wall_s"] / duration_s, 5),
         "hop_compute_percent_of_budget": {k: round(v, 3) for k, v in timing["percent_of_budget"].items()},
         "spectral_convergence_db": round(result["spectral_convergence_db"], 2),
+        "offline_floor_db": (round(offline_floor_db(result["target_mag"], processor.stft, n), 2)
+                             if duration_s <= FLOOR_MAX_SECONDS else None),
         "phase_options": phase_options(processor.phase),
     }
     return build_report(processor, extra=extra)

@@ -50,7 +50,7 @@ import numpy as np
 from rtst import __version__
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
-from rtst.measure.bench import git_revision, version_of
+from rtst.measure.bench import FLOOR_GLA_ITERATIONS, git_revision, version_of  # the offline phase floor
 from rtst.model import MODELS_DIR
 
 __all__ = ["PITCHED_STYLES", "PITCH_CLIPS", "TARGETS", "REPO_DIR", "RESULTS_DIR", "TEACHER_CACHE",
@@ -72,8 +72,6 @@ TARGETS = {"timbre_cut": (">=", 0.5), "onset_correlation": (">=", 0.6), "f0_corr
 #: Largest onset lag searched, seconds (the engine's latency is already removed; this absorbs
 #: envelope smearing, not delay).
 ONSET_MAX_LAG_S = 0.05
-#: Offline phase floor: fast Griffin-Lim iterations after PGHI (as the teacher's own synthesis).
-FLOOR_GLA_ITERATIONS = 100
 #: Source files whose change invalidates a cached teacher result (the teacher run and its phase
 #: reconstruction; not the metrics, which are recomputed from the cached audio every run).
 TEACHER_SOURCES = ("rtst/transfer/__init__.py", "rtst/transfer/teacher.py", "rtst/transfer/losses.py",
@@ -272,17 +270,14 @@ def _objective(m: _Model, content: np.ndarray):
 
 
 def _student(m: _Model, content: np.ndarray, phase: str, lookahead, clip_key: str, cache: _ClipCache, losses):
-    from rtst.measure.bench import run_processor, spectral_convergence_db
-    from rtst.dsp.stft import istft
     from rtst.engine import Processor
-    from rtst.phase.gla import fast_griffin_lim
+    from rtst.measure.bench import offline_floor_db, run_processor
 
     proc = Processor(m.stft, model=m.model, phase=phase, lookahead=lookahead, block_size=m.stft.hop_length)
     run = run_processor(proc, content)
     target = run["target_mag"]
     started = time.perf_counter()
-    spec = fast_griffin_lim(target, m.stft, n_iter=FLOOR_GLA_ITERATIONS, init="pghi")
-    floor = spectral_convergence_db(istft(spec, m.stft, content.size), target, m.stft)
+    floor = offline_floor_db(target, m.stft, content.size)
     floor_s = time.perf_counter() - started
     row = _measure(run["output"], content, m.style, m.stft.sample_rate, clip_key, cache)
     row.update({"sc_heard_db": run["spectral_convergence_db"], "sc_floor_db": floor,
