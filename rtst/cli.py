@@ -67,6 +67,12 @@ def _add_stft_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", default="hann", choices=("hann", "gauss"), help="analysis window (default hann)")
 
 
+def _add_host_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="auto", choices=("auto", "jack", "portaudio"),
+                   help="audio host: the effect's own JACK client (client rtst, ports in_1/out_1/out_2) or a "
+                        "PortAudio stream; auto: JACK when a server runs and no device is named (default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rtst", description="Real-time neural audio style transfer.")
     parser.add_argument("--version", action="version", version=f"rtst {__version__}")
@@ -97,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi", default=None, metavar="PORT", help="MIDI input port (name or part of it) for control")
     p.add_argument("--midi-map", default=None, metavar="PATH.toml", help="MIDI mapping (default: rtst/data/midi_default.toml)")
     p.add_argument("--record", default=None, metavar="PATH.wav", help="record input and output (2 channels, float) to a new WAV file")
+    _add_host_arg(p)
     _add_engine_args(p)
 
     p = sub.add_parser("render", help="process an audio file offline through the streaming engine")
@@ -121,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", default="low", help="host latency: low, high or seconds (default low)")
     p.add_argument("--no-connect", action="store_true", help="on JACK, do not wire output to input (you patch it)")
     p.add_argument("--max-lag", type=float, default=0.5, metavar="SECONDS", help="longest round trip looked for (default 0.5)")
+    _add_host_arg(p)
     _add_engine_args(p)
 
     p = sub.add_parser("transfer", help="offline style transfer by optimisation (the teacher; needs the train extra)")
@@ -312,7 +320,7 @@ def cmd_live(args) -> int:
     session = LiveSession(processor, stream_config, models=switchable_models(processor, args.models),
                           morph_model=None if args.morph_model is None else load_model(args.morph_model),
                           view=args.view, view_options=view_options, osc=osc,
-                          midi_port=args.midi, midi_map=args.midi_map, record=args.record)
+                          midi_port=args.midi, midi_map=args.midi_map, record=args.record, host=args.host)
     effect = session.effect
     session_extra = {}
     try:
@@ -405,7 +413,7 @@ def cmd_latency(args) -> int:
         block = args.block_size or 256
     meas = LoopbackMeasurement(sample_rate, block, processor=processor, input_device=args.input,
                                output_device=args.output, repeats=args.repeats, latency=host_latency,
-                               connect=not args.no_connect, max_lag_s=args.max_lag)
+                               connect=not args.no_connect, max_lag_s=args.max_lag, host=args.host)
     result = meas.run(log=sys.stderr)
     report = latency_report(result, processor, sample_rate, block)
     _write_report(args, report)

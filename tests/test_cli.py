@@ -195,6 +195,7 @@ def test_bench_bad_settings_are_one_line_exit_2(args, match):
 
 @pytest.mark.parametrize("args, match", [
     (["--view-screenshot", "x.png"], "--view-screenshot needs --view"),
+    (["--host", "alsa"], "invalid choice: 'alsa'"),
     (["--view", "--view-screenshot", "x.png", "--view-screenshot-after", "-1"], "--view-screenshot-after=-1.0 must be"),
 ])
 def test_live_view_options_are_checked_before_anything_opens(args, match):

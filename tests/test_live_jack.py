@@ -438,9 +438,14 @@ def run_latency(*args, timeout=120):
                           text=True, timeout=timeout)
 
 
-def test_latency_of_a_bare_wire_is_the_streams_io_latency(jack_server, tmp_path):
-    r = run_latency("--repeats", 6, "--report", tmp_path / "l.json")
+@pytest.mark.parametrize("host, ports", [("auto", "rtst:out_1 -> rtst:in_1"), ("portaudio", "rtst:out_0 -> rtst:in_0")])
+def test_latency_of_a_bare_wire_is_the_streams_io_latency(jack_server, tmp_path, host, ports):
+    """On JACK, auto is the effect's own client (1-based ports); --host portaudio a PortAudio stream,
+    which registers as client rtst too (with PortAudio's 0-based port names). Each measures its own
+    I/O latency exactly."""
+    r = run_latency("--repeats", 6, "--report", tmp_path / "l.json", "--host", host)
     assert r.returncode == 0, r.stderr
+    assert f"loopback {ports}" in r.stderr, r.stderr
     print(r.stdout)
     report = json.loads((tmp_path / "l.json").read_text())
     lat, loop = report["latency_samples"], report["loopback"]

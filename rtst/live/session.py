@@ -146,6 +146,9 @@ class LiveSession:
     stream_config : rtst.config.StreamConfig
     models : dict of str -> StepModel, optional
         Models to preload for live switching (the running one is added).
+    host : {"auto", "jack", "portaudio"}
+        Audio host (:class:`rtst.live.stream.LiveEffect`): auto is the effect's own JACK client when a
+        JACK server runs and no device is named, else PortAudio.
     phases : sequence of str, optional
         Phase methods offered to the performer (default: every one, :data:`rtst.phase.PHASE_NAMES`).
     morph_model : StepModel, optional
@@ -161,7 +164,7 @@ class LiveSession:
 
     def __init__(self, processor, stream_config, *, models=None, phases=None,
                  morph_model=None, view: bool = False, view_options: dict | None = None, osc=None,
-                 midi_port=None, midi_map=None, record=None, log=sys.stderr):
+                 midi_port=None, midi_map=None, record=None, host: str = "auto", log=sys.stderr):
         from rtst.control.rig import Rig
         from rtst.live.stream import LiveEffect
         from rtst.telemetry import Telemetry
@@ -196,7 +199,7 @@ class LiveSession:
                 if midi_port is not None:
                     self.midi.open(midi_port)
                     self._closers.append(self.midi.close)
-            self.effect = LiveEffect(processor, stream_config, telemetry=self.telemetry)
+            self.effect = LiveEffect(processor, stream_config, telemetry=self.telemetry, host=host)
             self.view = None
             if view:
                 info = {**self.rig.info(), "sample_rate": stft.sample_rate, "n_fft": stft.n_fft,
