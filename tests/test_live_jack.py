@@ -385,7 +385,9 @@ def test_rig_controls_over_osc_and_jack_midi_reach_the_audio_and_the_recording(j
     # every sample the engine processed: the callbacks' JACK periods, less what was still being
     # gathered into the processor's block size when the stream stopped
     block, period = report["stream"]["block_size"], report["stream"]["callback_frames"]
-    assert 0 <= report["stream"]["callbacks"] * period - rec.shape[0] < max(block, period)
+    # (and the stream's last period, which can run while the stream is being stopped, after the
+    # recorder's final drain: seen once in CI, 384 = 256 + 128 samples short)
+    assert 0 <= report["stream"]["callbacks"] * period - rec.shape[0] < max(block, period) + period
     engine_lag = report["latency_samples"]["total"] - report["latency_samples"]["io"]
     first = int(np.argmax(np.abs(rec[:, 0]) > 0.01))  # where the first (dry) tone reached the input
     seg = slice(first + 2400, first + sr // 2)
