@@ -11,7 +11,7 @@ import numbers
 from typing import Optional, Union
 
 from rtst.errors import ParameterError
-from rtst.validate import require_float, require_int  # noqa: F401  (require_float: until rtst.phase imports it from rtst.validate)
+from rtst.validate import require_int
 
 __all__ = ["StftConfig", "StreamConfig", "SAMPLE_RATE_RANGE_HZ", "DEFAULT_STFT"]
 

@@ -79,13 +79,12 @@ def preset_stft(name: str):
     return load_model(get_preset(name).model).stft
 
 
-def _preset_stft(model_name: str):
-    """(n_fft, hop_length) of a preset's model, or None when its file is missing or unreadable."""
+def _preset_sizes(name: str):
+    """(n_fft, hop_length) of a preset, or None when its model is missing or unreadable."""
     from rtst.errors import RtstError
-    from rtst.model import load_model
 
     try:
-        stft = load_model(model_name).stft
+        stft = preset_stft(name)
     except RtstError:
         return None
     return None if stft is None else (stft.n_fft, stft.hop_length)
@@ -119,7 +118,7 @@ def phase_for_model(model) -> tuple[str, int | None]:
     stft = getattr(model, "stft", None)
     if stft is not None:
         for preset in PRESETS.values():
-            if _preset_stft(preset.model) == (stft.n_fft, stft.hop_length):
+            if _preset_sizes(preset.name) == (stft.n_fft, stft.hop_length):
                 return preset.phase, preset.lookahead
     return DEFAULT_PHASE, None
 

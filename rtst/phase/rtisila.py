@@ -28,7 +28,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from rtst.config import StftConfig, require_float
+from rtst.config import StftConfig
+from rtst.validate import require_float
 from rtst.dsp.fft import FftPlan, fft_plan
 from rtst.dsp.kernel_state import named, plain
 from rtst.dsp.stft import analyse_centred, synthesise_centred

@@ -24,7 +24,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from rtst.config import StftConfig, require_float
+from rtst.config import StftConfig
+from rtst.validate import require_float
 from rtst.dsp.kernel_state import named, plain
 from rtst.dsp.windows import PGHI_GAMMA_RATIO
 from rtst.errors import ParameterError
