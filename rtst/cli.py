@@ -49,9 +49,10 @@ def _add_engine_args(p: argparse.ArgumentParser, presets=PRESET_NAMES) -> None:
     p.add_argument("--lookahead", type=int, default=None,
                    help="phase lookahead in hops, each adds one hop of latency (method default if omitted: "
                         + ", ".join(f"{name} {METHODS[name].default_lookahead}" for name in PHASE_NAMES) + ")")
-    p.add_argument("--iterations", type=int, default=None, help="rtisila/hybrid: projections per frame per hop (default 4)")
-    p.add_argument("--tol", type=float, default=None, help="rtpghi/hybrid: relative tolerance for random phase (default 1e-5)")
-    p.add_argument("--seed", type=int, default=None, help="rtpghi/hybrid: seed of the random phases (default 0)")
+    p.add_argument("--iterations", type=int, default=None, help="rtisila/hybrid/guided: projections per frame per hop (default 4; "
+                   "guided without lookahead 0)")
+    p.add_argument("--tol", type=float, default=None, help="rtpghi/hybrid/guided: relative tolerance for random phase (default 1e-5)")
+    p.add_argument("--seed", type=int, default=None, help="rtpghi/hybrid/guided: seed of the random phases (default 0)")
     p.add_argument("--window", default=None, choices=("hann", "gauss"), help="analysis window (default: the model's, else hann)")
     p.add_argument("--mix", type=float, default=1.0, help="dry/wet mix, 0 = dry .. 1 = wet (default 1)")
     p.add_argument("--sample-rate", type=int, default=None, help="engine sample rate in Hz (default: the model's, else 48000)")

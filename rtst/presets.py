@@ -8,14 +8,17 @@ every command and the Python API call it once, and it decides in one pass, in a 
 (preset -> model -> STFT -> phase), never climbing back.
 
 The shipped students filter the input's spectrum (a gain per band, smooth across bins:
-:mod:`rtst.transfer.student`), so the input's own phase is the phase of the filtered signal: the
-``input`` method realises what they ask for without a reconstruction and without lookahead.
-``quality`` instead runs the PGHI-initialised RTISI-LA reconstruction with one hop of lookahead,
-for models that draw magnitudes of their own.
+:mod:`rtst.transfer.student`), so every preset runs the input-guided method
+(:mod:`rtst.phase.guided`): the input's phase wherever the output follows the input (all of a
+filter's partials), RTPGHI for partials a model draws of its own, then RTISI-LA over the
+lookahead. Chosen from the phase panel (benchmarks/bench_phase_panel.py, docs/phase.md): on the
+students' magnitudes one hop of lookahead is 1-3 dB better than none and better than every
+magnitude-only method at the same latency; a second hop adds 0.3-0.5 dB (``quality``). Without
+lookahead it is the input's phase for a filter, at no extra latency (``low-latency``).
 
 Algorithmic latency (``n_fft - hop_length + lookahead * hop_length``) at 48 kHz: low-latency
-(cello-ll, n_fft 256 / hop 64, input phase) 192 samples = 4.0 ms; default (cello, n_fft 1024 /
-hop 256, input phase) 768 = 16 ms; quality (cello, hybrid, lookahead 1) 1024 = 21.3 ms. The sound
+(cello-ll, n_fft 256 / hop 64, lookahead 0) 192 samples = 4.0 ms; default (cello, n_fft 1024 /
+hop 256, lookahead 1) 1024 = 21.3 ms; quality (cello, lookahead 2) 1280 = 26.7 ms. The sound
 card's I/O comes on top (docs/latency.md has the measured round trips).
 
 :func:`phase_for_model` is the one place that decides the phase method and lookahead a model runs
@@ -33,8 +36,9 @@ from rtst.errors import ModelError, ParameterError
 __all__ = ["Preset", "PRESETS", "PRESET_NAMES", "DEFAULT_PRESET", "DEFAULT_PHASE", "Settings", "get_preset",
            "phase_for_model", "preset_stft", "resolve"]
 
-#: Phase method of a model that no preset covers (and of the identity model).
-DEFAULT_PHASE = "hybrid"
+#: Phase method of a model that no preset covers (and of the identity model): right for a model
+#: that filters its input and for one that draws (it falls back on RTPGHI + RTISI-LA there).
+DEFAULT_PHASE = "guided"
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,11 @@ class Preset:
 
 
 PRESETS = {p.name: p for p in (
-    Preset("low-latency", "cello-ll", "input", 0, "n_fft 256 / hop 64, the input's phase: under 10 ms round trip on a 128-frame period"),
-    Preset("default", "cello", "input", 0, "n_fft 1024 / hop 256, the input's phase: under 25 ms round trip"),
-    Preset("quality", "cello", "hybrid", 1, "n_fft 1024 / hop 256, PGHI-initialised RTISI-LA with one hop of lookahead"),
+    Preset("low-latency", "cello-ll", "guided", 0, "n_fft 256 / hop 64, the input-guided phase without lookahead: "
+           "under 10 ms round trip on a 128-frame period"),
+    Preset("default", "cello", "guided", 1, "n_fft 1024 / hop 256, the input-guided phase with one hop of lookahead: "
+           "under 30 ms round trip"),
+    Preset("quality", "cello", "guided", 2, "n_fft 1024 / hop 256, the input-guided phase with two hops of lookahead"),
 )}
 #: Preset names, in the order ``rtst bench --preset all`` runs them.
 PRESET_NAMES = tuple(PRESETS)

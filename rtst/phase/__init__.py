@@ -1,7 +1,7 @@
 """Phase reconstruction: turns magnitude frames into complex frames.
 
 Real-time methods (per hop, inside the engine): ``input`` (baseline), ``rtpghi``, ``rtisila``,
-``spsi`` and ``hybrid``. Offline, for whole spectrograms: :func:`rtst.phase.pghi.pghi` and
+``spsi``, ``hybrid`` and ``guided`` (the input's phase where the output follows it). Offline, for whole spectrograms: :func:`rtst.phase.pghi.pghi` and
 :func:`rtst.phase.gla.fast_griffin_lim`.
 
 This module is the registry of the real-time methods: :data:`METHODS`, :data:`PHASE_NAMES` and
@@ -15,11 +15,12 @@ import inspect
 from rtst.config import StftConfig
 from rtst.errors import ParameterError
 from rtst.phase.base import InputPhase, PhaseMethod
+from rtst.phase.guided import GuidedPhase
 from rtst.phase.rtisila import HybridPhase, RtisilaPhase
 from rtst.phase.rtpghi import RtpghiPhase
 from rtst.phase.spsi import SpsiPhase
 
-__all__ = ["PhaseMethod", "InputPhase", "RtpghiPhase", "SpsiPhase", "RtisilaPhase", "HybridPhase", "METHODS",
+__all__ = ["PhaseMethod", "InputPhase", "RtpghiPhase", "SpsiPhase", "RtisilaPhase", "HybridPhase", "GuidedPhase", "METHODS",
            "PHASE_NAMES", "make_phase"]
 
 #: Method name -> class. The order is the one offered to users (command line, live index control).
@@ -29,6 +30,7 @@ METHODS: dict[str, type[PhaseMethod]] = {
     "rtisila": RtisilaPhase,
     "spsi": SpsiPhase,
     "input": InputPhase,
+    "guided": GuidedPhase,
 }
 
 #: The method names, in :data:`METHODS` order.

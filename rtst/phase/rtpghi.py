@@ -55,7 +55,7 @@ def _level(key, threshold, scale):
 
 @njit(cache=True, nogil=True)
 def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, threshold, top, rng,
-               phase_cur, done, queue):
+               phase_cur, done, queue, fixed):
     """Integrate the phase of one frame from the previous one (heap integration).
 
     Parameters
@@ -69,10 +69,14 @@ def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, thre
         largest log-magnitude of the two frames (the top of the priority range).
     rng : uint64 [1]
     phase_cur : float64 [n_bins], written (wrapped to [-pi, pi))
+        Read where ``fixed``: those bins keep the phase the caller set.
     done : uint8 [n_bins]
         Scratch: bins whose phase is set.
     queue : BucketQueue
         Scratch for the priority queue (:func:`rtst.phase._kernels.bq_push`).
+    fixed : uint8 [n_bins]
+        Bins whose phase is already known (the input-guided method's): the integration starts
+        from them as from bins of this frame, and never changes them. All zero for plain RTPGHI.
 
     Real-time safe: O(n_bins) with the bucket queue, no allocation.
     """
@@ -80,7 +84,10 @@ def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, thre
     scale = BUCKETS / max(top - threshold, 1e-9)
     bq_clear(queue)
     for k in range(n):
-        if s_cur[k] <= threshold:
+        if fixed[k]:
+            done[k] = 1
+            bq_push(queue, _level(s_cur[k], threshold, scale), k)
+        elif s_cur[k] <= threshold:
             phase_cur[k] = random_phase(rng)
             done[k] = 1
         else:
@@ -150,6 +157,8 @@ class RtpghiState(NamedTuple):
     done : uint8 [n_bins]
     queue : BucketQueue
         Scratch of :func:`pghi_frame`.
+    fixed : uint8 [n_bins]
+        All zero: plain RTPGHI fixes no bin in advance.
     rng : uint64 [1]
         Random-phase generator state (:func:`rtst.phase._kernels.seed_state`).
     hop, n_fft, gamma : float
@@ -171,6 +180,7 @@ class RtpghiState(NamedTuple):
     phase_cur: np.ndarray
     done: np.ndarray
     queue: BucketQueue
+    fixed: np.ndarray
     rng: np.ndarray
     hop: float
     n_fft: float
@@ -218,7 +228,7 @@ def _rtpghi_step(mag, spec_out, args):
     threshold = max(top + st.log_tol, SILENT_LOG)
     time_gradient(s_b, hop, n_fft, gamma, st.tgrad_cur)
     pghi_frame(s_a, st.phase_prev, st.tgrad_prev, s_b, st.tgrad_cur, st.fgrad, threshold, top, st.rng,
-               st.phase_cur, st.done, st.queue)
+               st.phase_cur, st.done, st.queue, st.fixed)
     phase_cur, phase_prev, tgrad_prev, tgrad_cur = st.phase_cur, st.phase_prev, st.tgrad_prev, st.tgrad_cur
     for k in range(n_bins):
         p = phase_cur[k]
@@ -281,7 +291,7 @@ class RtpghiPhase(PhaseMethod):
             lookahead=self.lookahead, s_a=s[0], s_b=s[1], s_c=s[2], mag_b=mag[0], mag_c=mag[1],
             phase_prev=np.zeros(n), tgrad_prev=np.zeros(n), tgrad_cur=np.zeros(n), fgrad=np.zeros(n),
             phase_cur=np.zeros(n), done=np.zeros(n, dtype=np.uint8), queue=bucket_queue(n),
-            rng=seed_state(self.seed), hop=float(stft_config.hop_length), n_fft=float(stft_config.n_fft),
+            fixed=np.zeros(n, dtype=np.uint8), rng=seed_state(self.seed), hop=float(stft_config.hop_length), n_fft=float(stft_config.n_fft),
             gamma=self.gamma, log_tol=math.log(self.tol))
         self._args = plain(self._state)
         self.reset()

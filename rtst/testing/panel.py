@@ -62,6 +62,8 @@ FESTIVAL_LICENCE = {
                           "the notice kept), MIT-style"),
     "voice_cmu_us_slt_arctic_hts": ("festvox-us-slt-hts", "EST-2003 (CMU ARCTIC slt; free use, modification "
                                     "and redistribution with the notice kept), BSD-style"),
+    # not a panel voice: the phase tuning set's (rtst/testing/tuning.py)
+    "voice_ked_diphone": ("festvox-kdlpc16k", "festival voice licence (CMU/University of Edinburgh), MIT-style"),
 }
 
 
