@@ -236,6 +236,8 @@ ROWS = [
     Row("rtisila-la3-it8", "rtisila", "RTISI-LA la 3, 8 it", "realtime", 3, {"iterations": 8}, method="rtisila"),
     Row("hybrid-la1-it4", "hybrid", "hybrid la 1, 4 it", "realtime", 1, {"iterations": 4}, method="hybrid"),
     Row("hybrid-la3-it4", "hybrid", "hybrid la 3, 4 it", "realtime", 3, {"iterations": 4}, method="hybrid"),
+    Row("guided-la0", "guided", "input-guided la 0", "realtime", 0, method="guided"),
+    Row("guided-la1-it4", "guided", "input-guided la 1, 4 it", "realtime", 1, {"iterations": 4}, method="guided"),
     Row("pghi", "pghi", "PGHI offline", "offline", offline=rtst_pghi),
     Row("fgla-32", "fgla", "FGLA 32 it (random)", "offline", offline=rtst_fgla(32, "random")),
     Row("fgla-100", "fgla", "FGLA 100 it (random)", "offline", offline=rtst_fgla(100, "random")),
@@ -245,7 +247,7 @@ ROWS = [
     Row("pghipy-pghi", "pghipy", "pghipy PGHI", "peer", offline=pghipy_pghi),
     Row("pghipy-pghi-gl32", "pghipy", "pghipy PGHI + GLA 32 it", "peer", offline=pghipy_pghi_gl(32)),
 ]
-QUICK_ROWS = ["input", "rtpghi-la1", "spsi-la0", "rtisila-la3-it4", "hybrid-la1-it4", "pghi",
+QUICK_ROWS = ["input", "rtpghi-la1", "spsi-la0", "rtisila-la3-it4", "hybrid-la1-it4", "guided-la1-it4", "pghi",
               "fgla-32", "librosa-gl32", "pghipy-pghi"]
 
 

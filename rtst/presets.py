@@ -11,15 +11,15 @@ The shipped students filter the input's spectrum (a gain per band, smooth across
 :mod:`rtst.transfer.student`), so every preset runs the input-guided method
 (:mod:`rtst.phase.guided`): the input's phase wherever the output follows the input (all of a
 filter's partials), RTPGHI for partials a model draws of its own, then RTISI-LA over the
-lookahead. Chosen from the phase panel (benchmarks/bench_phase_panel.py, docs/phase.md): on the
-students' magnitudes one hop of lookahead is 1-3 dB better than none and better than every
-magnitude-only method at the same latency; a second hop adds 0.3-0.5 dB (``quality``). Without
-lookahead it is the input's phase for a filter, at no extra latency (``low-latency``).
+lookahead. Without lookahead it is the input's phase for a filter, at no extra latency
+(``low-latency``, ``default``); on the phase panel (benchmarks/bench_phase_panel.py,
+docs/phase.md) one hop of lookahead is 1-3 dB better on the students' magnitudes and better than
+every magnitude-only method at the same latency (``quality``), at 5.3 ms more.
 
 Algorithmic latency (``n_fft - hop_length + lookahead * hop_length``) at 48 kHz: low-latency
 (cello-ll, n_fft 256 / hop 64, lookahead 0) 192 samples = 4.0 ms; default (cello, n_fft 1024 /
-hop 256, lookahead 1) 1024 = 21.3 ms; quality (cello, lookahead 2) 1280 = 26.7 ms. The sound
-card's I/O comes on top (docs/latency.md has the measured round trips).
+hop 256, lookahead 0) 768 = 16 ms; quality (cello, lookahead 1) 1024 = 21.3 ms. The sound card's
+I/O comes on top (docs/latency.md has the measured round trips).
 
 :func:`phase_for_model` is the one place that decides the phase method and lookahead a model runs
 with when none is given (``rtst live|render|bench --model NAME``, ``rtst evaluate``,
@@ -53,9 +53,10 @@ class Preset:
 PRESETS = {p.name: p for p in (
     Preset("low-latency", "cello-ll", "guided", 0, "n_fft 256 / hop 64, the input-guided phase without lookahead: "
            "under 10 ms round trip on a 128-frame period"),
-    Preset("default", "cello", "guided", 1, "n_fft 1024 / hop 256, the input-guided phase with one hop of lookahead: "
-           "under 30 ms round trip"),
-    Preset("quality", "cello", "guided", 2, "n_fft 1024 / hop 256, the input-guided phase with two hops of lookahead"),
+    Preset("default", "cello", "guided", 0, "n_fft 1024 / hop 256, the input-guided phase without lookahead: "
+           "under 25 ms round trip"),
+    Preset("quality", "cello", "guided", 1, "n_fft 1024 / hop 256, the input-guided phase refined over one hop "
+           "of lookahead"),
 )}
 #: Preset names, in the order ``rtst bench --preset all`` runs them.
 PRESET_NAMES = tuple(PRESETS)
@@ -233,7 +234,7 @@ def resolve(*, preset: str | None = None, model=None, phase: str | None = None, 
     >>> from rtst.presets import resolve
     >>> s = resolve()
     >>> s.preset, s.model.name, s.phase, s.lookahead
-    ('default', 'cello', 'input', 0)
+    ('default', 'cello', 'guided', 0)
     >>> resolve(model="identity", n_fft=512, hop_length=128).stft.n_fft
     512
     """
