@@ -29,7 +29,6 @@ import importlib
 import importlib.metadata
 import json
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from rtst import __version__
 from rtst.errors import DeviceError, RtstError

@@ -185,3 +185,27 @@ def test_evaluate_cli_errors_are_one_line(args, match, capsys):
     assert main(["evaluate", "--no-teacher", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err, err
+
+
+def test_phase_tuning_set_is_apart_from_the_panel():
+    """The phase settings were chosen on rtst/testing/tuning.py; the panel judges them, so none of
+    its sources may be a tuning source."""
+    import inspect
+
+    from rtst.testing import panel, tuning
+
+    panel_source = inspect.getsource(panel)
+    assert tuning.TUNING_VOICE not in ("voice_kal_diphone", "voice_cmu_us_slt_arctic_hts")
+    assert f'voice = "{tuning.TUNING_VOICE}"' not in panel_source
+    assert tuning.TUNING_MIDI.name not in panel_source and tuning.TUNING_MIDI.name != signals_midi()
+    assert tuning.LOW_VOICE_TEXT not in (panel.MALE_TEXT, panel.FEMALE_TEXT)
+    # screen-capture.oga is the same file as the panel's camera-shutter.oga
+    assert not set(tuning.PERCUSSIVE) & {"camera-shutter.oga", "trash-empty.oga", "audio-volume-change.oga",
+                                         "screen-capture.oga"}
+    assert all(name not in panel_source for name in tuning.PERCUSSIVE)
+
+
+def signals_midi():
+    from rtst.testing import signals
+
+    return signals.MIDI_PREFERRED

@@ -34,14 +34,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import inspect
 import io
 import json
 import math
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
