@@ -1,5 +1,5 @@
 """Command line: ``rtst devices | live | render | demo | bench | latency | transfer | train-descriptor | distill |
-evaluate`` (docs/cli.md).
+learn-style | evaluate`` (docs/cli.md).
 
 It parses, calls the library (:mod:`rtst.presets`, :mod:`rtst.render`, :mod:`rtst.live`,
 :mod:`rtst.measure`, :mod:`rtst.transfer`) and prints.
@@ -205,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-licence", default=None, help="source and licence of the style clip, stored in the model")
     _add_stft_args(p)
     p.add_argument("--report", default=None, metavar="PATH.json", help="write the training report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("learn-style", help="make a style model from any clip in seconds (needs the train extra)")
+    p.add_argument("style", help="the style clip (anything libsndfile reads; at least 3 s of sound)")
+    p.add_argument("--output", required=True, metavar="PATH.onnx", help="the model to write")
+    p.add_argument("--preset", default="default", choices=("default", "low-latency"),
+                   help="the preset (STFT) the model is for (default: default)")
+    p.add_argument("--seconds", type=float, default=60.0, help="wall-clock budget in seconds (default 60)")
+    p.add_argument("--name", default=None, help="model name (default: the output's stem)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("evaluate", help="judge style models on the quality panel through the streaming engine "
@@ -535,6 +545,19 @@ def cmd_distill(args) -> int:
     return 0
 
 
+def cmd_learn_style(args) -> int:
+    _need_torch("rtst learn-style")
+    from rtst.transfer.learn import learn_style
+
+    command = "rtst " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))
+    report = learn_style(args.style, args.output, preset=args.preset, seconds=args.seconds, force=args.force,
+                         name=args.name, progress=None if args.quiet else sys.stderr, command=command)
+    print(f"wrote {report['output']} in {report['seconds']:.1f} s: {report['style']['seconds']:.1f} s of "
+          f"{report['style']['file']} for the {report['preset']} preset; play it with "
+          f"rtst live --model {report['output']}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     _need_torch("rtst evaluate")
     import torch
@@ -557,7 +580,7 @@ def cmd_evaluate(args) -> int:
 
 COMMANDS = {"devices": cmd_devices, "live": cmd_live, "render": cmd_render, "demo": cmd_demo,
             "bench": cmd_bench, "latency": cmd_latency, "transfer": cmd_transfer, "train-descriptor": cmd_train_descriptor,
-            "distill": cmd_distill, "evaluate": cmd_evaluate}
+            "distill": cmd_distill, "learn-style": cmd_learn_style, "evaluate": cmd_evaluate}
 
 
 def main(argv=None) -> int:
