@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi", default=None, metavar="PORT", help="MIDI input port (name or part of it) for control")
     p.add_argument("--midi-map", default=None, metavar="PATH.toml", help="MIDI mapping (default: rtst/data/midi_default.toml)")
     p.add_argument("--record", default=None, metavar="PATH.wav", help="record input and output (2 channels, float) to a new WAV file")
+    p.add_argument("--capture-dir", default=None, metavar="DIR", help="enable live capture (OSC /rtst/capture SECONDS, "
+                   "a MIDI note, the view): the input is learned into a new style in a background process and played; "
+                   "clips and models are saved here, never overwriting")
     _add_host_arg(p)
     _add_engine_args(p)
 
@@ -330,7 +333,8 @@ def cmd_live(args) -> int:
     session = LiveSession(processor, stream_config, models=switchable_models(processor, args.models),
                           morph_model=None if args.morph_model is None else load_model(args.morph_model),
                           view=args.view, view_options=view_options, osc=osc,
-                          midi_port=args.midi, midi_map=args.midi_map, record=args.record, host=args.host)
+                          midi_port=args.midi, midi_map=args.midi_map, record=args.record,
+                          capture_dir=args.capture_dir, host=args.host)
     effect = session.effect
     session_extra = {}
     try:
@@ -340,6 +344,7 @@ def cmd_live(args) -> int:
         controls = [f"OSC on {session.osc.address[0]}:{session.osc.address[1]}"] if session.osc else []
         controls += [f"MIDI from {session.midi.port.name}"] if session.midi and session.midi.port else []
         controls += [f"recording to {args.record}"] if args.record else []
+        controls += [f"capturing into {args.capture_dir}"] if args.capture_dir else []
         print(
             f"live: {processor.model.name} / {processor.phase.name}, latency {processor.latency_samples} + {io_latency} "
             f"(I/O) = {processor.latency_samples + io_latency} samples "
@@ -360,6 +365,10 @@ def cmd_live(args) -> int:
     stream = report["stream"]
     print(f"live: {stream['callbacks']} callbacks, {stream['xruns']} xruns, "
           f"{stream['deadline_misses']} deadline misses", file=sys.stderr)
+    for capture in session_extra.get("captures", []):
+        print(f"live: capture of {capture['seconds']:.1f} s: {capture['status']}"
+              + (f", {capture['model']}" if capture["model"] else "")
+              + (f" ({capture['error']})" if capture["error"] else ""), file=sys.stderr)
     record = session_extra.get("record")
     if record:
         print(f"live: recorded {record['seconds']:.1f} s to {record['path']}"

@@ -215,3 +215,60 @@ def test_midi_mapping_file_channel_filter_and_errors(rig, tmp_path):
     with pytest.raises(DeviceError, match="MIDI input 'no such port' not found"):
         open_midi_input("no such port", print)
 
+
+
+# ------------------------------------------------------------------------------ live capture
+def _feed(telemetry, stop, level=0.2):
+    """Writes a harmonic tone into the telemetry's audio ring in 10 ms blocks, as the stream does."""
+    sr = telemetry.sample_rate
+    n = sr // 100
+    phase = 0
+    while not stop.is_set():
+        t = (phase + np.arange(n)) / sr
+        block = (level * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 8))).astype(np.float32)
+        telemetry.write_audio(block, block)
+        phase += n
+        time.sleep(0.01)
+
+
+def test_capture_learns_a_style_plays_it_and_never_overwrites(tmp_path):
+    pytest.importorskip("torch")
+    from rtst.live.capture import Capture
+
+    model = load_model("cello")
+    proc = Processor(model.stft, model=model, block_size=256)
+    tel = Telemetry(model.stft.n_bins, model.stft.sample_rate, model.stft.hop_length, model.stft.n_fft)
+    rig = Rig(proc, telemetry=tel)
+    audio_thread = AudioThread(proc)  # the swap to the captured style crossfades on a running engine
+    with pytest.raises(ParameterError, match="--capture-dir"):
+        rig.set("capture", 2.0)
+    capture = Capture(rig, tel, tmp_path / "caps", log=None)
+    rig.capture = capture
+    for bad in (2.5, 31, "x"):
+        with pytest.raises(ParameterError, match="seconds from 3 to 30"):
+            rig.set("capture", bad)
+    (tmp_path / "caps" / "capture-001.wav").write_bytes(b"an earlier take")
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed, args=(tel, stop), daemon=True)
+    feeder.start()
+    try:
+        rig.set("capture", 3.0)
+        with pytest.raises(ParameterError, match="already running"):
+            rig.set("capture", 3.0)
+        assert until(lambda: capture.events[-1]["status"] in ("playing", "failed"), timeout=60)
+    finally:
+        stop.set()
+        feeder.join()
+        events = capture.stop()
+        audio_thread.stop()
+        tel.close()
+    [event] = events
+    assert event["status"] == "playing", event["error"]
+    # the first free name: capture-001 was taken by an earlier take, which is untouched
+    assert (tmp_path / "caps" / "capture-001.wav").read_bytes() == b"an earlier take"
+    assert event["model"].endswith("capture-002.onnx") and event["clip"].endswith("capture-002.wav")
+    assert rig.model_names[-1] == "capture-002" and proc.model.name == "capture-002"
+    import soundfile as sf
+
+    audio, rate = sf.read(event["clip"])
+    assert rate == model.stft.sample_rate and audio.size == 3 * rate and np.abs(audio).max() > 0.1

@@ -19,6 +19,8 @@ __all__ = ["MidiMapping", "MidiControl", "DEFAULT_MAPPING", "open_midi_input", "
 DEFAULT_MAPPING = Path(__file__).resolve().parents[1] / "data" / "midi_default.toml"
 _CONTINUOUS = ("mix", "morph", "bypass")
 _CHOICES = ("model", "phase")
+#: notes.capture = N: note N captures this many seconds of input (rtst.live.capture).
+CAPTURE_NOTE_SECONDS = 5.0
 
 
 def _load_toml(path: Path) -> dict:
@@ -45,7 +47,8 @@ class MidiMapping:
     cc : dict of int -> str
         Controller number -> "mix", "morph" or "bypass".
     notes : dict of str -> int
-        "model"/"phase" -> the note that selects index 0.
+        "model"/"phase" -> the note that selects index 0; "capture" -> the note that captures
+        :data:`CAPTURE_NOTE_SECONDS` of input into a new style.
     program_model : bool
         Program change N selects model N.
     """
@@ -75,8 +78,8 @@ class MidiMapping:
             self.cc[number] = name
         self.notes = {}
         for name, first in dict(table.get("notes", {})).items():
-            if name not in _CHOICES:
-                raise bad(f"notes.{name} must be one of {', '.join(_CHOICES)}")
+            if name not in _CHOICES + ("capture",):
+                raise bad(f"notes.{name} must be one of {', '.join(_CHOICES + ('capture',))}")
             try:
                 require_int(f"notes.{name}", first, 0, 127, rule="a note number 0..127")
             except ParameterError as exc:
@@ -127,6 +130,11 @@ class MidiControl:
             change = (name, msg.value >= 64 if name == "bypass" else msg.value / 127.0)
         elif msg.type == "note_on" and msg.velocity > 0:
             for name, first in m.notes.items():
+                if name == "capture":
+                    if msg.note == first:
+                        change = ("capture", CAPTURE_NOTE_SECONDS)
+                        break
+                    continue
                 count = len(self.rig.model_names if name == "model" else self.rig.phases)
                 if first <= msg.note < first + count:
                     change = (name, msg.note - first)

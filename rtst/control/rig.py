@@ -26,6 +26,7 @@ PARAMETERS = {
     "morph": "0 (the model) .. 1 (the morph model), glides over 30 ms",
     "model": "a loaded model's name or index",
     "phase": "a phase method's name or index",
+    "capture": "seconds (3..30) of the input to learn a new style from, then play it (rtst live --capture-dir)",
 }
 #: How long a control thread waits for a model swap in progress to finish.
 SWAP_WAIT_S = 2.0
@@ -93,6 +94,8 @@ class Rig:
         if morph_model is not None:
             processor.set_morph_model(morph_model)
         self.telemetry = telemetry
+        #: The live capture (:class:`rtst.live.capture.Capture`) ``capture`` starts; None: refused.
+        self.capture = None
         self._lock = threading.Lock()
         self.changes = 0
         self._publish()
@@ -142,6 +145,10 @@ class Rig:
                 p.set_morph(_number(name, value))
             elif name == "model":
                 self._switch_model(_pick("model", value, self.model_names))
+            elif name == "capture":
+                if self.capture is None:
+                    raise ParameterError("capture needs a capture folder (rtst live --capture-dir DIR)")
+                self.capture.start(value)
             else:
                 target = _pick("phase", value, self.phases)
                 self._wait(lambda: p.phase_switching, "phase switch")
@@ -155,6 +162,16 @@ class Rig:
         """:meth:`set` for each item of ``changes`` (e.g. a message from the view)."""
         for key, value in changes.items():
             self.set(key, value)
+
+    def add_model(self, name: str, model) -> None:
+        """Offer one more model for switching (a captured style): checked against the engine,
+        prepared and warmed here, on the calling thread, never the audio thread."""
+        with self._lock:
+            if name in self.models:
+                raise ParameterError(f"a model named {name!r} is loaded already")
+            self.processor.prepare_model(model)
+            self.models[name] = model
+            self.model_names.append(name)
 
     def _switch_model(self, name: str) -> None:
         p = self.processor

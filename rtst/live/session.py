@@ -160,11 +160,14 @@ class LiveSession:
         TOML mapping (the default mapping if omitted).
     record : path, optional
         New WAV file for input and output.
+    capture_dir : path, optional
+        Enables live capture (:mod:`rtst.live.capture`): clips and learned models go here.
     """
 
     def __init__(self, processor, stream_config, *, models=None, phases=None,
                  morph_model=None, view: bool = False, view_options: dict | None = None, osc=None,
-                 midi_port=None, midi_map=None, record=None, host: str = "auto", log=sys.stderr):
+                 midi_port=None, midi_map=None, record=None, capture_dir=None, host: str = "auto",
+                 log=sys.stderr):
         from rtst.control.rig import Rig
         from rtst.live.stream import LiveEffect
         from rtst.telemetry import Telemetry
@@ -185,6 +188,13 @@ class LiveSession:
 
                 self.recorder = Recorder(record, self.telemetry)
                 self._closers.append(self.recorder.stop)
+            self.capture = None
+            if capture_dir is not None:
+                from rtst.live.capture import Capture
+
+                self.capture = Capture(self.rig, self.telemetry, capture_dir, log=log)
+                self.rig.capture = self.capture
+                self._closers.append(self.capture.stop)
             self.osc = None
             if osc is not None:
                 from rtst.control.osc import OscControl
@@ -248,6 +258,8 @@ class LiveSession:
         extra = {"controls": {"changes": self.rig.changes, "final": self.rig.state()}}
         if self.recorder is not None:
             extra["record"] = self.recorder.stop()
+        if self.capture is not None:
+            extra["captures"] = self.capture.stop()
         if self.osc is not None:
             extra["osc"] = {"address": f"{self.osc.address[0]}:{self.osc.address[1]}",
                             "received": self.osc.received, "errors": self.osc.errors}
