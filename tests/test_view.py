@@ -249,6 +249,26 @@ def test_controls_send_changes_and_follow_other_sources(app):
         tel.close()
 
 
+def test_capture_button_sends_a_capture_only_with_a_capture_folder(app):
+    from rtst.errors import ParameterError
+    from rtst.live.capture import DEFAULT_CAPTURE_S
+
+    tel = Telemetry(N_BINS, SR, HOP, N_FFT)
+    sent = []
+    view = EffectView(tel, {**INFO, "capture": True}, emit=sent.append)
+    off = EffectView(tel, INFO)
+    try:
+        view.set_control("capture", "")
+        assert sent == [{"capture": DEFAULT_CAPTURE_S}]
+        assert not off.capture_button.isEnabled()
+        with pytest.raises(ParameterError, match="--capture-dir"):
+            off.set_control("capture", "")
+    finally:
+        view.close()
+        off.close()
+        tel.close()
+
+
 def test_morph_control_is_off_without_a_morph_model(app):
     tel = Telemetry(N_BINS, SR, HOP, N_FFT)
     view = EffectView(tel, {**INFO, "morph_model": None})

@@ -19,8 +19,6 @@ __all__ = ["MidiMapping", "MidiControl", "DEFAULT_MAPPING", "open_midi_input", "
 DEFAULT_MAPPING = Path(__file__).resolve().parents[1] / "data" / "midi_default.toml"
 _CONTINUOUS = ("mix", "morph", "bypass")
 _CHOICES = ("model", "phase")
-#: notes.capture = N: note N captures this many seconds of input (rtst.live.capture).
-CAPTURE_NOTE_SECONDS = 5.0
 
 
 def _load_toml(path: Path) -> dict:
@@ -48,7 +46,7 @@ class MidiMapping:
         Controller number -> "mix", "morph" or "bypass".
     notes : dict of str -> int
         "model"/"phase" -> the note that selects index 0; "capture" -> the note that captures
-        :data:`CAPTURE_NOTE_SECONDS` of input into a new style.
+        :data:`rtst.live.capture.DEFAULT_CAPTURE_S` of input into a new style.
     program_model : bool
         Program change N selects model N.
     """
@@ -132,7 +130,9 @@ class MidiControl:
             for name, first in m.notes.items():
                 if name == "capture":
                     if msg.note == first:
-                        change = ("capture", CAPTURE_NOTE_SECONDS)
+                        from rtst.live.capture import DEFAULT_CAPTURE_S
+
+                        change = ("capture", DEFAULT_CAPTURE_S)
                         break
                     continue
                 count = len(self.rig.model_names if name == "model" else self.rig.phases)

@@ -109,7 +109,7 @@ class Rig:
     def info(self) -> dict:
         """What the view needs to build its controls."""
         return {"models": self.model_names, "phases": self.phases, "model": self.processor.model.name,
-                "phase": self.processor.phase.name,
+                "phase": self.processor.phase.name, "capture": self.capture is not None,
                 "morph_model": None if self.morph_model is None else self.morph_model.name}
 
     def _publish(self) -> None:

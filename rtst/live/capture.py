@@ -33,7 +33,7 @@ __all__ = ["Capture", "MAX_CAPTURE_S", "DEFAULT_CAPTURE_S"]
 
 #: Longest capture (seconds of input): the clip is held in memory while it is gathered.
 MAX_CAPTURE_S = 30.0
-#: A capture's length when the control gives none (a MIDI note).
+#: A capture's length when the control gives none (a MIDI note, the view's button).
 DEFAULT_CAPTURE_S = 5.0
 #: How often the capture thread drains the ring.
 _DRAIN_S = 0.1

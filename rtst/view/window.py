@@ -20,6 +20,7 @@ import math
 import numpy as np
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from rtst.live.capture import DEFAULT_CAPTURE_S as CAPTURE_S
 from rtst.telemetry import DEADLINE_MISSES, FAILURES, STATE, XRUNS
 from rtst.view.spectrogram import AXES, SpectrogramImage, SpectrogramPlot
 
@@ -121,18 +122,25 @@ class EffectView(QtWidgets.QWidget):
         self.morph_slider.setToolTip(f"morph towards {morph_name}" if morph_name else "needs --morph-model")
         self.bypass_button = QtWidgets.QPushButton("bypass")
         self.bypass_button.setCheckable(True)
+        # a style captured from the input (rtst live --capture-dir; rtst.live.capture)
+        self.capture_button = QtWidgets.QPushButton(f"capture {CAPTURE_S:.0f} s")
+        self.capture_button.setEnabled(bool(self.info.get("capture")))
+        self.capture_button.setToolTip("learn the next seconds of input as a new style and play it"
+                                       if self.info.get("capture") else "needs rtst live --capture-dir DIR")
         for label, widget in (("model", self.model_box), ("phase", self.phase_box), ("dry/wet", self.mix_slider),
                               ("morph" + (f" → {morph_name}" if morph_name else ""), self.morph_slider),
                               ("axis", self.axis_box)):
             grid.addWidget(QtWidgets.QLabel(label))
             grid.addWidget(widget, 2 if isinstance(widget, QtWidgets.QSlider) else 0)
         grid.addWidget(self.bypass_button)
+        grid.addWidget(self.capture_button)
         self._control_box = box
         self.model_box.textActivated.connect(lambda name: self.emit({"model": name}))
         self.phase_box.textActivated.connect(lambda name: self.emit({"phase": name}))
         self.mix_slider.valueChanged.connect(lambda v: self.emit({"mix": v / 100.0}))
         self.morph_slider.valueChanged.connect(lambda v: self.emit({"morph": v / 100.0}))
         self.bypass_button.toggled.connect(lambda on: self.emit({"bypass": bool(on)}))
+        self.capture_button.clicked.connect(lambda: self.emit({"capture": CAPTURE_S}))
         self.axis_box.textActivated.connect(self.set_axis)
         self._sync_controls()
 
@@ -183,6 +191,10 @@ class EffectView(QtWidgets.QWidget):
                 raise ParameterError(f"{name}={value!r} must be a number from 0 to 1") from None
         elif name == "bypass":
             self.bypass_button.setChecked(parse_bool(name, value))
+        elif name == "capture":
+            if not self.capture_button.isEnabled():
+                raise ParameterError("capture needs rtst live --capture-dir DIR")
+            self.capture_button.click()
         elif name in ("model", "phase"):
             box = self.model_box if name == "model" else self.phase_box
             i = box.findText(value)
@@ -191,7 +203,7 @@ class EffectView(QtWidgets.QWidget):
             box.setCurrentIndex(i)
             box.textActivated.emit(value)  # what a pick from the list sends
         else:
-            raise ParameterError(f"control {name!r} must be one of mix, morph, bypass, model, phase")
+            raise ParameterError(f"control {name!r} must be one of mix, morph, bypass, model, phase, capture")
 
     def _sync_controls(self) -> None:
         """Show the engine's current settings (another control source may have changed them)
