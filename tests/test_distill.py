@@ -165,3 +165,43 @@ def test_cli_distill_one_line_errors_and_a_run(clips, tmp_path, capsys):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["steps"] == 3 and report["command"].startswith("rtst distill --style")
     assert read_training(tmp_path / "m.onnx")["style"]["licence"] == "made by the test"
+
+
+def test_torchrun_two_processes_take_the_same_steps_as_one_at_the_same_global_batch(clips, tmp_path):
+    """DistributedDataParallel over gloo on CPU: `torchrun --nproc_per_node 2 -m rtst distill` with a
+    global batch of 4 ends with the weights and losses of one process with a batch of 4."""
+    import shutil
+    import subprocess
+    import sys
+
+    style, content = clips
+    common = ["distill", "--style", str(style), "--content", str(content), "--steps", "4", "--batch-size", "4",
+              "--segment-frames", "16", "--filters", "32", "--kernel-size", "5", "--channels", "8",
+              "--dilations", "1", "2", "--sample-rate", str(SR), "--n-fft", "256", "--hop-length", "64",
+              "--threads", "1", "--quiet"]
+    one = subprocess.run([sys.executable, "-m", "rtst", *common, "--output", str(tmp_path / "one.onnx"),
+                          "--report", str(tmp_path / "one.json")], capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    from pathlib import Path
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun is not None, "torchrun missing beside the interpreter (torch's console script)"
+    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "rtst", *common,
+                          "--output", str(tmp_path / "two.onnx"), "--report", str(tmp_path / "two.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a = torch.load(tmp_path / "one.onnx.ckpt", weights_only=True)["student"]
+    b = torch.load(tmp_path / "two.onnx.ckpt", weights_only=True)["student"]
+    # gloo sums the two halves' gradients in its own order: differences of float rounding, which
+    # Adam's normalised step can turn into up to one step (lr 1e-3) on a weight whose gradient is ~0;
+    # a wrong split (another batch, lost data) moves every weight by whole steps
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-3, atol=5e-4, msg=k)
+    ra, rb = json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "two.json").read_text())
+    assert ra["processes"] == 1 and rb["processes"] == 2
+    np.testing.assert_allclose([h["total"] for h in rb["loss_curve"]], [h["total"] for h in ra["loss_curve"]],
+                               rtol=1e-4)
+    # rank 0 alone wrote the model
+    assert (tmp_path / "two.onnx").is_file() and not (tmp_path / "two.onnx.partial").exists()
+    # and the runs trained: the correction network left its zero start
+    assert float(a["out_proj.weight"].abs().max()) > 0

@@ -302,6 +302,25 @@ def _progress(stream, step: int, total: int, ema: tuple, started: float, first_s
     stream.flush()
 
 
+class _Filtered(torch.nn.Module):
+    """The student's training forward (band gains, then the filtered segments) as one module, so
+    that DistributedDataParallel sees it: its gradient all-reduce hooks are armed by ``forward``."""
+
+    def __init__(self, student):
+        super().__init__()
+        self.student = student
+
+    def forward(self, batch, context: int):
+        bands = self.student.filter_bands(batch, warm_frames=context)
+        return bands, self.student.apply_bands(batch, bands)
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) when run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, config: DistillConfig = DistillConfig(),
             name: str | None = None, resume: bool = False, device: str | None = None, progress=None,
             style_info: dict | None = None, command: str | None = None, on_step=None) -> dict:
@@ -319,6 +338,13 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
         Continue from the checkpoint (refused if its settings differ).
     device : str, optional
         torch device; default ``cuda`` when available, else ``cpu``.
+
+    Under ``torchrun --nproc_per_node N`` (``WORLD_SIZE`` > 1) the run is data-parallel
+    (DistributedDataParallel; gloo on CPU, nccl on GPUs, one GPU per process): every process draws
+    the same global batch of ``config.batch_size`` segments from the same seeded generator and
+    trains on its ``batch_size / N`` of them; the all-reduced gradient is the global batch's, so
+    each step equals one process's at the same global batch (to float rounding). Rank 0 alone
+    writes checkpoints, the model and the progress bar; the losses it records are all ranks' means.
     style_info : dict, optional
         Extra facts about the style (source, licence) for the model's metadata.
     command : str, optional
@@ -342,7 +368,17 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
     if not output_path.parent.is_dir():
         raise ParameterError(f"--output folder {str(output_path.parent)!r} does not exist")
     ckpt_path = output_path.with_name(output_path.name + ".ckpt")
+    rank, world, local_rank = _distributed()
+    if world > 1 and config.batch_size % world:
+        raise ParameterError(f"--batch-size {config.batch_size} must be a multiple of the {world} processes")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if rank != 0:
+        progress = None
     n_bins = stft_config.n_bins
 
     style_signal, style_notes = load_clip(style_path, stft_config, role="style")
@@ -365,6 +401,11 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
     student = Student(config.student_config(stft_config))
     student.set_style(torch.from_numpy(style_feat))
     student = student.to(device)
+    trainer = _Filtered(student)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trainer = DistributedDataParallel(trainer, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
@@ -400,16 +441,21 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
     ema = None
 
     def checkpoint():
+        if rank != 0:
+            return
         _save_checkpoint(ckpt_path, {
             "format": CHECKPOINT_FORMAT, "settings": settings, "step": step, "student": student.state_dict(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "numpy_rng": gen.bit_generator.state,
             "torch_rng": torch.get_rng_state(), "history": history})
 
     student.train()
+    share = config.batch_size // world
     while step < config.steps:
-        batch = torch.from_numpy(augment_level(corpus.draw(gen, config.batch_size, length), gen)).to(device)
-        bands = student.filter_bands(batch, warm_frames=context)
-        out = student.apply_bands(batch, bands)[:, :, context:]
+        # every process draws the whole global batch (the same generator, the same draws) and keeps its share
+        batch = augment_level(corpus.draw(gen, config.batch_size, length), gen)[rank * share:(rank + 1) * share]
+        batch = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+        bands, out = trainer(batch, context)
+        out = out[:, :, context:]
         total, lc, ls = objective(out, batch[:, :, context:])
         if config.smooth_weight:
             # the filter moves slowly from frame to frame and from band to band: a flickering or
@@ -424,7 +470,11 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
         opt.step()
         sched.step()
         step += 1
-        values = (float(total.detach()), float(lc.detach()), float(ls.detach()))
+        values = torch.stack([total.detach(), lc.detach(), ls.detach()])
+        if world > 1:  # the global batch's means, as one process would record them
+            torch.distributed.all_reduce(values)
+            values = values / world
+        values = tuple(float(v) for v in values)
         if not all(math.isfinite(v) for v in values):
             raise ModelError(f"training diverged at step {step} (loss {values[0]}); lower --learning-rate")
         ema = values if ema is None else tuple(0.98 * e + 0.02 * v for e, v in zip(ema, values))
@@ -455,8 +505,12 @@ def distill(style_path, content_paths, output_path, stft_config: StftConfig, *, 
     }
     style = {"file": Path(style_path).name, "sha256": style_sha, "seconds": round(style_signal.size / stft_config.sample_rate, 3),
              **({k: v for k, v in style_notes.items() if k != "path"}), **(style_info or {})}
+    report["processes"] = world
     student.eval().cpu()
-    export_onnx(student, output_path, stft_config, name=name or output_path.stem, style=style, training=report)
+    if rank == 0:
+        export_onnx(student, output_path, stft_config, name=name or output_path.stem, style=style, training=report)
+    if world > 1:
+        torch.distributed.barrier()
     return report
 
 
