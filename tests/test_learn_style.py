@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import allocation_rounds
+from conftest import assert_model_step_allocates_nothing
 from rtst.cli import main
 from rtst.engine import Processor
 from rtst.model import load_model
@@ -76,13 +76,7 @@ def test_learned_model_moves_the_input_toward_the_style(learned):
 
 
 def test_learned_model_allocates_nothing_per_step(learned):
-    model = load_model(str(learned))
-    model.prepare(model.stft.n_bins)
-    mag = np.abs(np.random.default_rng(0).standard_normal(model.stft.n_bins)) * 5
-    out = np.zeros_like(mag)
-    rounds = allocation_rounds(lambda: model.process(mag, out), 500,
-                               warm=lambda: [model.process(mag, out) for _ in range(1000)])
-    assert all(kept < 256 and peak < 1024 for kept, peak in rounds), rounds
+    assert_model_step_allocates_nothing(load_model(str(learned)))
 
 
 def test_low_latency_preset_gives_the_low_latency_stft(tmp_path):

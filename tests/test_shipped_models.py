@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import allocation_rounds
+from conftest import assert_model_step_allocates_nothing
 from rtst.testing.onnx_models import step_through
 from rtst.presets import PRESET_NAMES, preset_stft
 from rtst.engine import Processor
@@ -90,17 +90,7 @@ def test_two_halves_equal_the_whole_and_reset_equals_fresh(path):
 
 @pytest.mark.parametrize("path", SHIPPED, ids=NAMES)
 def test_shipped_model_allocates_nothing_per_step(path):
-    model = load_model(str(path))
-    model.prepare(model.stft.n_bins)
-    mag = np.abs(np.random.default_rng(0).standard_normal(model.stft.n_bins)) * 5
-    out = np.zeros_like(mag)
-    # warm-up until the envelope tracker has settled on the constant input: onnxruntime's binding
-    # was seen to keep a few hundred bytes once on the way there (never again after)
-    rounds = allocation_rounds(lambda: model.process(mag, out), 500,
-                               warm=lambda: [model.process(mag, out) for _ in range(1000)])
-    # onnxruntime's binding keeps one small object of the latest run alive; a leak per step would
-    # keep >= 500 x 28 bytes per round
-    assert all(kept < 256 and peak < 1024 for kept, peak in rounds), rounds
+    assert_model_step_allocates_nothing(load_model(str(path)))
 
 
 @pytest.mark.parametrize("phase", sorted(METHODS))

@@ -35,12 +35,11 @@ from numba import njit
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
-from rtst.errors import ParameterError
 from rtst.phase._kernels import LOG_FLOOR, log_magnitude, wrap
 from rtst.phase.rtisila import (DEFAULT_ITERATIONS, RtisilaPhase, RtisilaState, _shift, pghi_causal_init,
                                 refine_and_emit, store_newest)
 from rtst.phase.rtpghi import SILENT_LOG
-from rtst.validate import require_float
+from rtst.validate import require_float, require_int
 
 __all__ = ["GuidedPhase", "GuidedState", "mark_guided", "DEFAULT_GUIDE_TOL", "DEFAULT_SPAN", "DEFAULT_BEND_DB",
            "RELAX"]
@@ -270,9 +269,7 @@ class GuidedPhase(RtisilaPhase):
             iterations = 0 if la == 0 else DEFAULT_ITERATIONS
         super().__init__(stft_config, lookahead, iterations=iterations, **options)
         self.guide_tol = require_float("guide_tol", guide_tol, 1e-12, 0.5)
-        if isinstance(span, bool) or not isinstance(span, (int, np.integer)) or not 1 <= span <= 16:
-            raise ParameterError(f"span={span!r} must be an integer from 1 to 16")
-        self.span = int(span)
+        self.span = require_int("span", span, 1, 16)
         self.bend_db = require_float("bend_db", bend_db, 0.0, 120.0)
         n = self.n_bins
         self._state = GuidedState(
