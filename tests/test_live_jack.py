@@ -533,10 +533,11 @@ def _live_run(tmp_path, tag, extra, sig, *, capture_at=None):
 
 def test_live_capture_learns_the_input_in_another_process_and_plays_it(jack_server, tmp_path):
     """OSC /rtst/capture 3: three seconds of the effect's own input become a clip and a model (learned
-    by rtst learn-style in a niced process), which the effect then crossfades to. Against a baseline run
-    of the same length and signal without a capture, no more deadline misses than this VM's
-    run-to-run noise: three pairs measured baseline 2, 3, 8 and capture 8, 3, 5 (a learner in the
-    audio process's interpreter would add hundreds)."""
+    by rtst learn-style in a niced process), which the effect then crossfades to. While it learns,
+    loads and switches, no more deadline misses than a baseline run of the same length and signal
+    without a capture had in the same stretch of time, beyond this VM's run-to-run noise: whole
+    baseline runs here measured 2 to 16 misses scattered over 11 s, and a learner in the audio
+    process's interpreter (torch holding the GIL for seconds) would add hundreds."""
     sr = jack_server["sample_rate"]
     t = np.arange(5 * sr) / sr
     sig = (0.2 * sum(np.sin(2 * np.pi * 330 * k * t) / k ** 0.5 for k in range(1, 12))).astype(np.float32)
@@ -555,6 +556,14 @@ def test_live_capture_learns_the_input_in_another_process_and_plays_it(jack_serv
     assert rate == sr and audio.shape == (3 * sr,) and np.sqrt(np.mean(audio ** 2)) > 0.05  # the tone, not silence
     assert report["controls"]["final"]["model"] == "capture-001"
     assert event["learn_s"] < 60.0
+    start = report["stream"]["started_monotonic_s"]
     print({"capture": {k: report["stream"][k] for k in ("xruns", "deadline_misses")}, "learn_s": event["learn_s"],
-           "baseline": {k: baseline["stream"][k] for k in ("xruns", "deadline_misses")}})
-    assert report["stream"]["deadline_misses"] <= baseline["stream"]["deadline_misses"] + 6
+           "baseline": {k: baseline["stream"][k] for k in ("xruns", "deadline_misses")},
+           "events_s": {k: round(v - start, 2) for k, v in event["monotonic_s"].items()},
+           "misses_s": report["stream"]["deadline_miss_times_s"],
+           "baseline_misses_s": baseline["stream"]["deadline_miss_times_s"]})
+    lo, hi = event["monotonic_s"]["learning"] - start, event["monotonic_s"]["switching"] - start + 0.5
+    during = [t for t in report["stream"]["deadline_miss_times_s"] if lo <= t <= hi]
+    same_stretch = [t for t in baseline["stream"]["deadline_miss_times_s"] if lo <= t <= hi]
+    print(f"deadline misses from {lo:.2f} to {hi:.2f} s: capture {len(during)}, baseline {len(same_stretch)}")
+    assert len(during) <= len(same_stretch) + 6

@@ -101,7 +101,8 @@ class Capture:
             raise ParameterError(f"capture={seconds!r} must be seconds from {MIN_STYLE_SECONDS:.0f} to {MAX_CAPTURE_S:.0f}")
         if self.busy:
             raise ParameterError("a capture is already running")
-        event = {"seconds": seconds, "clip": None, "model": None, "status": "capturing", "error": None}
+        event = {"seconds": seconds, "clip": None, "model": None, "status": "capturing", "error": None,
+                 "monotonic_s": {"start": round(time.monotonic(), 3)}}
         self.events.append(event)
         self._thread = threading.Thread(target=self._run, args=(event,), name="rtst-capture", daemon=True)
         self._thread.start()
@@ -157,6 +158,7 @@ class Capture:
             clip = self.folder / f"{stem}.wav"
             write_audio(clip, audio[:, None], self.telemetry.sample_rate)
             event.update(clip=str(clip), status="learning")
+            event["monotonic_s"]["learning"] = round(time.monotonic(), 3)
             model_path = self.folder / f"{stem}.onnx"
             t0 = time.monotonic()
             self._proc = subprocess.Popen(
@@ -176,8 +178,10 @@ class Capture:
                 raise ParameterError(lines[-1] if lines else f"learn-style exited with {self._proc.returncode}")
             from rtst.model import load_model
 
+            event["monotonic_s"]["loading"] = round(time.monotonic(), 3)
             model = load_model(str(model_path))
             self.rig.add_model(stem, model)   # prepared and warmed here, off the audio thread
+            event["monotonic_s"]["switching"] = round(time.monotonic(), 3)
             self.rig.set("model", stem)       # the usual crossfade
             event.update(model=str(model_path), status="playing", ready_s=round(time.monotonic() - t0, 2))
             if self.log is not None:
