@@ -173,6 +173,9 @@ class Capture:
                 _, err = self._proc.communicate()
                 err = f"learning took more than {_LEARN_TIMEOUT_S:.0f} s"
             event["learn_s"] = round(time.monotonic() - t0, 2)
+            if self._stop.is_set():  # the show ended while it learned
+                event["status"] = "stopped"
+                return
             if self._proc.returncode != 0:
                 lines = (err or "").strip().splitlines()
                 raise ParameterError(lines[-1] if lines else f"learn-style exited with {self._proc.returncode}")

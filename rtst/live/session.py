@@ -253,13 +253,15 @@ class LiveSession:
 
     def stop(self) -> dict:
         """Stop the stream and everything around it; returns the session's figures for the report."""
+        # a capture in progress ends first: its switch to the new model needs the stream running
+        captures = self.capture.stop() if self.capture is not None else None
         self.effect.stop()
         self.telemetry.mark_closed()
         extra = {"controls": {"changes": self.rig.changes, "final": self.rig.state()}}
         if self.recorder is not None:
             extra["record"] = self.recorder.stop()
-        if self.capture is not None:
-            extra["captures"] = self.capture.stop()
+        if captures is not None:
+            extra["captures"] = captures
         if self.osc is not None:
             extra["osc"] = {"address": f"{self.osc.address[0]}:{self.osc.address[1]}",
                             "received": self.osc.received, "errors": self.osc.errors}
