@@ -36,8 +36,8 @@ from numba import njit
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
 from rtst.phase._kernels import LOG_FLOOR, log_magnitude, wrap
-from rtst.phase.rtisila import (DEFAULT_ITERATIONS, RtisilaPhase, RtisilaState, _shift, pghi_causal_init,
-                                refine_and_emit, store_newest)
+from rtst.phase.rtisila import (DEFAULT_ITERATIONS, RtisilaPhase, RtisilaState, _shift, causal_range,
+                                pghi_causal_init, refine_and_emit, store_newest)
 from rtst.phase.rtpghi import SILENT_LOG
 from rtst.validate import require_float, require_int
 
@@ -199,12 +199,7 @@ def _guided_step(mag, spec_in, spec_out, args):
     last = st.s.shape[0] - 1
     n_bins = mag.shape[0]
     s_prev, phase_prev = st.s_store, st.phase_store  # the newest frame of the last hop
-    top = _shift(st, mag)
-    threshold = top
-    for k in range(n_bins):
-        if s_prev[k] > threshold:
-            threshold = s_prev[k]
-    threshold = max(threshold + st.log_tol, SILENT_LOG)
+    top, threshold = causal_range(st, _shift(st, mag))
     mag_in, phase_in, s_in_prev, phase_in_prev = g.mag_in, g.phase_in, g.s_in_prev, g.phase_in_prev
     for k in range(n_bins):
         z = spec_in[k]
@@ -221,7 +216,7 @@ def _guided_step(mag, spec_in, spec_out, args):
             if s_prev[p] > threshold and s_in_prev[p] > in_threshold_prev:
                 offset = RELAX * wrap(phase_prev[p] - phase_in_prev[p])
             phase_cur[k] = phase_in[k] + offset
-    pghi_causal_init(st, top)
+    pghi_causal_init(st, top, threshold)
     refine_and_emit(st, spec_out)
     store_newest(st)
     for k in range(n_bins):

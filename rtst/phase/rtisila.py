@@ -40,8 +40,8 @@ from rtst.phase._kernels import (LOG_FLOOR, BucketQueue, bucket_queue, freq_grad
 from rtst.phase.base import PhaseMethod
 from rtst.phase.rtpghi import DEFAULT_TOL, SILENT_LOG, check_seed, check_tol, pghi_frame, pghi_gamma
 
-__all__ = ["RtisilaPhase", "HybridPhase", "RtisilaState", "asymmetric_windows", "refine_and_emit", "pghi_causal_init",
-           "store_newest", "MAX_ITERATIONS", "CENTRED_FROM"]
+__all__ = ["RtisilaPhase", "HybridPhase", "RtisilaState", "asymmetric_windows", "refine_and_emit", "causal_range",
+           "pghi_causal_init", "store_newest", "MAX_ITERATIONS", "CENTRED_FROM"]
 
 #: Iterations per frame per hop unless told.
 DEFAULT_ITERATIONS = 4
@@ -264,19 +264,27 @@ def refine_and_emit(st, spec_out):
 
 
 @njit(cache=True, nogil=True)
-def pghi_causal_init(st, top):
+def causal_range(st, top):
+    """``(top, threshold)`` of a causal RTPGHI step: the largest log-magnitude of the new frame
+    (``top``, :func:`_shift`'s result) and of the last hop's newest (``st.s_store``), and the level
+    below which bins are insignificant. Real-time safe."""
+    s_store = st.s_store
+    for k in range(s_store.shape[0]):
+        if s_store[k] > top:
+            top = s_store[k]
+    return top, max(top + st.log_tol, SILENT_LOG)
+
+
+@njit(cache=True, nogil=True)
+def pghi_causal_init(st, top, threshold):
     """Initial estimate of the newest frame in play (``st.spec[-1]``) by one RTPGHI step from the
     newest frame of the last hop (``st.phase_store``, ``st.s_store``), with a causal time
     difference; bins marked in ``st.fixed`` keep the phase already in ``st.phase_cur``.
 
-    ``top`` is the largest log-magnitude of the new frame (:func:`_shift`'s result). Real-time safe.
+    ``top`` and ``threshold`` come from :func:`causal_range`. Real-time safe.
     """
     s, mags, spec, s_store = st.s, st.mags, st.spec, st.s_store
     last = s.shape[0] - 1
-    for k in range(s_store.shape[0]):
-        if s_store[k] > top:
-            top = s_store[k]
-    threshold = max(top + st.log_tol, SILENT_LOG)
     time_gradient(s_store, st.hop, st.n_fft, st.gamma, st.tgrad_prev)
     time_gradient(s[last], st.hop, st.n_fft, st.gamma, st.tgrad_cur)
     freq_gradient(s_store, s[last], 1.0, st.hop, st.n_fft, st.gamma, st.fgrad)
@@ -324,7 +332,8 @@ def _rtisila_step(mag, spec_out, args):
         analyse_centred(ola[start:start + n_fft], st.init_window, spec[last], st.scratch, st.fft)
         impose_magnitude(spec[last], mags[last])
     elif st.init_mode == 2:
-        pghi_causal_init(st, _shift(st, mag))
+        top, threshold = causal_range(st, _shift(st, mag))
+        pghi_causal_init(st, top, threshold)
     else:
         # The frame that arrived last hop enters the buffer; the new one waits a hop so that the
         # entering frame gets RTPGHI with a centred time difference.
