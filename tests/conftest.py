@@ -69,8 +69,15 @@ def allocation_rounds(step, calls: int, rounds: int = 3, warm=None) -> list:
     return result
 
 
+#: Bytes numba's dispatcher holds for the length of a call per array argument (a record of the
+#: array, freed at return): the floor of any compiled call made from Python, measured 48.
+NUMBA_BYTES_PER_ARRAY = 48
+
+
 def assert_model_step_allocates_nothing(model) -> None:
-    """An rtst step model's ``process`` keeps nothing and peaks low per call, after warm-up."""
+    """An rtst step model's ``process`` keeps nothing and peaks low per call, after warm-up. A
+    compiled student step peaks at no more than numba's record of its five array arguments above
+    what the measuring loop itself peaks at."""
     model.prepare(model.stft.n_bins)
     mag = np.abs(np.random.default_rng(0).standard_normal(model.stft.n_bins)) * 5
     out = np.zeros_like(mag)
@@ -78,6 +85,10 @@ def assert_model_step_allocates_nothing(model) -> None:
     # was seen to keep a few hundred bytes once on the way there (never again after)
     rounds = allocation_rounds(lambda: model.process(mag, out), 500,
                                warm=lambda: [model.process(mag, out) for _ in range(1000)])
+    if getattr(model, "engine", None) == "compiled":
+        floor = max(peak for _, peak in allocation_rounds(lambda: None, 500))
+        assert all(kept == 0 and peak <= floor + 5 * NUMBA_BYTES_PER_ARRAY for kept, peak in rounds), (floor, rounds)
+        return
     # onnxruntime's binding keeps one small object of the latest run alive; a leak per step would
     # keep >= 500 x 28 bytes per round
     assert all(kept < 256 and peak < 1024 for kept, peak in rounds), rounds

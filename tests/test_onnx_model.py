@@ -111,3 +111,16 @@ def test_processor_with_onnx_model_allocates_nothing_in_steady_state(tmp_path, r
                                warm=lambda: [proc.process(x, out) for _ in range(1000)])
     assert all(kept < 256 for kept, _ in rounds), rounds
     assert all(peak < 1024 for _, peak in rounds), rounds
+
+
+def test_a_graph_that_is_not_a_student_runs_on_onnxruntime(echo_path):
+    """Only the student architecture has a compiled step: any other graph runs on onnxruntime
+    (``auto``, saying why) or is refused (``compiled``)."""
+    from rtst.errors import ModelError
+    from rtst.model.onnx import OnnxStepModel
+
+    model = OnnxStepModel(echo_path)
+    model.prepare(model.stft.n_bins)
+    assert model.engine == "onnxruntime" and "not an rtst student" in model.engine_note
+    with pytest.raises(ModelError, match="cannot run compiled: the graph is not an rtst student"):
+        OnnxStepModel(echo_path, engine="compiled")

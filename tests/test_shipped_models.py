@@ -16,7 +16,10 @@ from conftest import assert_model_step_allocates_nothing
 from rtst.testing.onnx_models import step_through
 from rtst.presets import PRESET_NAMES, preset_stft
 from rtst.engine import Processor
+from rtst.dsp.windows import get_window
+from rtst.errors import ModelError, ParameterError
 from rtst.model import MODELS_DIR, list_models, load_model
+from rtst.model.onnx import PARITY_TOLERANCE, OnnxStepModel
 from rtst.phase import METHODS
 
 ort = pytest.importorskip("onnxruntime")
@@ -89,8 +92,56 @@ def test_two_halves_equal_the_whole_and_reset_equals_fresh(path):
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=NAMES)
-def test_shipped_model_allocates_nothing_per_step(path):
-    assert_model_step_allocates_nothing(load_model(str(path)))
+@pytest.mark.parametrize("engine", ["compiled", "onnxruntime"])
+def test_shipped_model_allocates_nothing_per_step(path, engine):
+    assert_model_step_allocates_nothing(OnnxStepModel(path, engine=engine))
+
+
+def stft_magnitudes(x, stft):
+    """Magnitude frames of ``x`` as the engine analyses them, float64 [n_frames, n_bins]."""
+    window = get_window(stft.window, stft.n_fft)
+    starts = range(0, x.size - stft.n_fft, stft.hop_length)
+    return np.abs(np.fft.rfft(np.stack([x[s:s + stft.n_fft] * window for s in starts]), axis=1))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=NAMES)
+def test_compiled_step_is_onnxruntimes_and_torchs_step(path):
+    """Each shipped model runs compiled from its own weights, and that step is onnxruntime's on the
+    parity frames and on a real signal's frames (features within 1e-5), and torch's golden outputs
+    (within the golden test's 1e-4)."""
+    model = OnnxStepModel(path)
+    model.prepare(model.stft.n_bins)
+    assert model.engine == "compiled", model.engine_note
+    assert model.parity_error() <= PARITY_TOLERANCE
+    frames = stft_magnitudes(signal(model.stft.sample_rate, 1.0), model.stft)
+    frames *= 10 ** np.linspace(-3, 1, len(frames))[:, None]      # from -60 to +20 dB
+    assert model.parity_error(frames) <= PARITY_TOLERANCE
+    golden = np.load(path.with_suffix(".golden.npz"))
+    scale = json.loads(model.metadata["rtst.feature"])["scale"]
+    out = np.zeros(model.stft.n_bins)
+    model.reset()
+    for frame, expected in zip(golden["frames"], golden["outputs"]):
+        model.process(np.expm1(frame.astype(np.float64)) / scale, out)
+        np.testing.assert_allclose(np.log1p(scale * out), expected, atol=1e-4)
+
+
+def test_a_compiled_step_that_disagrees_with_onnxruntime_is_not_used():
+    """The load-time check can fail: one weight off by 0.01 and ``auto`` runs onnxruntime and says
+    why, ``compiled`` refuses the model."""
+    path = MODELS_DIR / f"{NAMES[0]}.onnx"
+    model = OnnxStepModel(path)
+    model._compiled._blob[3] += 0.01
+    model.prepare(model.stft.n_bins)
+    assert model.engine == "onnxruntime" and "differed from onnxruntime" in model.engine_note
+    strict = OnnxStepModel(path, engine="compiled")
+    strict._compiled._blob[3] += 0.01
+    with pytest.raises(ModelError, match="differs from onnxruntime"):
+        strict.prepare(strict.stft.n_bins)
+    forced = OnnxStepModel(path, engine="onnxruntime")
+    forced.prepare(forced.stft.n_bins)
+    assert forced.engine == "onnxruntime" and forced._compiled is None
+    with pytest.raises(ParameterError, match="engine="):
+        OnnxStepModel(path, engine="fast")
 
 
 @pytest.mark.parametrize("phase", sorted(METHODS))

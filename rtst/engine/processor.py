@@ -521,6 +521,7 @@ class Processor:
             "phase": self.phase.name,
             "lookahead": self.phase.lookahead,
             "model": self.model.name,
+            "model_engine": getattr(self.model, "engine", "builtin"),
             "mix": self.mix,
             "bypassed": self.bypassed,
             "morph": self.morph,

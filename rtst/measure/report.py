@@ -41,6 +41,7 @@ def build_report(processor, *, io_latency: int | None = None, measured: float | 
         "phase": desc["phase"],
         "lookahead": desc["lookahead"],
         "model": desc["model"],
+        "model_engine": desc["model_engine"],
         "latency_samples": {
             "algorithmic": processor.algorithmic_latency,
             "block_alignment": processor.block_alignment,

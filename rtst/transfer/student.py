@@ -53,35 +53,20 @@ from rtst.config import StftConfig
 from rtst.validate import require_positive_ints
 from rtst.errors import ParameterError
 from rtst.transfer.features import band_matrix
+# the graph's constants are shared with the compiled step, which must not import torch
+from rtst.model.student_step import (ENERGY_FLOOR, ENVELOPE_FLOOR, FEATURE_LIMIT, GAIN_LIMIT, LEAK as _LEAK,
+                                     TRACK_FEATURE)
 
 __all__ = ["StudentConfig", "Student", "StepModule", "export_onnx", "apply_filter", "FEATURE_SCALE"]
 
 #: Feature scale written into the model: feature = log1p(FEATURE_SCALE * |X|), as the teacher's.
 FEATURE_SCALE = 1.0
-_LEAK = 0.1
-#: Energy floor (squared magnitude summed over bins) of :func:`match_energy`: far below any
-#: audible frame, so silence in gives (almost exactly) silence out.
-ENERGY_FLOOR = 1e-6
-#: Largest log1p feature :func:`match_energy` lets through before its exponential (e^20 = 4.9e8,
-#: ~170 dB above a unit magnitude): float32 energies then stay finite, so a wild frame during
-#: training cannot turn into inf / inf = NaN.
-FEATURE_LIMIT = 20.0
 #: Largest gain of the envelope transfer either way, in nepers (exp(3.5) = +-30 dB): more lifts a
 #: band the input has no energy in to the level of its harmonics' leakage, which no filtered
 #: signal has.
 MAX_GAIN = 3.5
 #: Largest gain of the network's own correction either way, in nepers (+-10 dB).
 RESIDUAL_GAIN = 1.15
-#: A frame updates the envelope tracker when its loudest bin's feature exceeds this (|X| = 1.7:
-#: about -45 dB below a full-scale sine at n_fft 1024), so pauses do not pull the estimate to noise.
-TRACK_FEATURE = 1.0
-#: Band powers are floored this far (-40 dB) below the frame's mean bin power before the log.
-ENVELOPE_FLOOR = 1e-4
-#: Hard bound of :func:`apply_filter`'s log gain (e^10 = 87 dB), above the soft ``max_gain``: with
-#: FEATURE_LIMIT it keeps every squared magnitude below float32's largest value.
-GAIN_LIMIT = 10.0
-
-
 def apply_filter(x: torch.Tensor, log_gain: torch.Tensor, dim: int) -> torch.Tensor:
     """log1p features ``x`` filtered by ``exp(log_gain)`` (same shape), then rescaled frame by frame
     to the magnitude energy of ``x`` (``dim`` is the bin axis). The student shapes the spectrum,
