@@ -3,8 +3,9 @@
 Runs ``rtst live`` (a shipped model, default ``cello-ll``: the low-latency preset) as its own
 process on a JACK server with the dummy driver (started here unless one runs), plays a sung-like
 tone (harmonics, vibrato, three notes) into it from a JACK client and records it, and reports what a
-performer would care about over the measured window: xruns and callback overruns (deadline misses)
-with their times, the hop compute distribution, the worst hop, the effect's RSS at the start and the
+performer would care about over the measured window: xruns and callback overruns (deadline misses),
+every one of them (the effect's counters marked at the window's start and end with SIGUSR1, report
+``marks``), with the times of the first 256, the hop compute distribution, the worst hop, the effect's RSS at the start and the
 end, and the server's own account of each xrun (its log: the driver's timer woke late = the machine
 stalled; a client "Triggered" = woken but not given a CPU; "Running" = still in its callback).
 
@@ -27,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 from rtst.measure.bench import git_revision
+from rtst.live.stream import XRUN_LOG_CAPACITY
 from rtst.testing.jack import SAMPLE_RATE, LoopProbe, jack_running, start_jack, xrun_events
 
 
@@ -149,9 +152,11 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         steal0 = steal_jiffies()
         view_pids = children(effect.pid) if view else []
         cpu0 = {p: cpu_ticks(p) for p in [effect.pid, *view_pids]}
+        effect.send_signal(signal.SIGUSR1)   # mark the counters at the window's start ...
         window_start = time.monotonic()
         rec = probe.play_and_record(sig, timeout_s=seconds + 60)
         window_end = time.monotonic()
+        effect.send_signal(signal.SIGUSR1)   # ... and at its end (report "marks")
         rss_start, rss_end, rss_max = rss.stop()
         steal1 = steal_jiffies()
         cpu1 = {p: cpu_ticks(p) for p in cpu0}
@@ -168,6 +173,10 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
     report = json.loads(report_path.read_text())
     stream = report["stream"]
     start = stream["started_monotonic_s"]
+    marks = report["marks"]
+    if len(marks) != 2:
+        raise RuntimeError(f"rtst live reported {len(marks)} counter marks, expected the window's two")
+    counted = {key: marks[1][key] - marks[0][key] for key in ("xruns", "deadline_misses", "callbacks")}
 
     def in_window(times):
         return [round(start + x - window_start, 3) for x in times if window_start <= start + x <= window_end]
@@ -191,11 +200,14 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         "n_fft": report["n_fft"], "hop_length": report["hop_length"], "phase": report["phase"],
         "block_size": stream["block_size"], "jack_period": period, "budget_us": report["budget_us"],
         "latency_samples": report["latency_samples"],
-        "xruns": len(in_window(stream["xrun_times_s"])), "xrun_times_s": in_window(stream["xrun_times_s"]),
-        "deadline_misses": len(in_window(stream["deadline_miss_times_s"])),
+        # every xrun and miss in the window, from the counters marked at its ends; the time-stamped
+        # lists hold only the first XRUN_LOG_CAPACITY of the run
+        "xruns": counted["xruns"], "xrun_times_s": in_window(stream["xrun_times_s"]),
+        "deadline_misses": counted["deadline_misses"], "callbacks": counted["callbacks"],
+        "xrun_times_complete": stream["xruns"] <= XRUN_LOG_CAPACITY,
         "xruns_whole_run": stream["xruns"], "deadline_misses_whole_run": stream["deadline_misses"],
         "callback_failures": stream["callback_failures"],
-        "xruns_per_minute": round(len(in_window(stream["xrun_times_s"])) / window_s * 60, 2),
+        "xruns_per_minute": round(counted["xruns"] / window_s * 60, 2),
         "server_xrun_events": len(events), "server_xrun_causes": dict(causes),
         "probe_xruns": probe.xruns,
         "reference_client_missed_cycles": (None if metro is None or not server_log else

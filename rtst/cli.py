@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -337,6 +338,10 @@ def cmd_live(args) -> int:
                           capture_dir=args.capture_dir, host=args.host)
     effect = session.effect
     session_extra = {}
+    # SIGUSR1 marks the counters (report "marks"): scripts bracket a window with two, and the
+    # differences count every xrun and deadline miss in it. The handler runs on the main thread.
+    marks = []
+    previous_usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: marks.append(session.mark()))
     try:
         session.start()
         io_latency = effect.io_latency_samples
@@ -359,7 +364,9 @@ def cmd_live(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGUSR1, previous_usr1)
         session_extra = session.stop()
+    session_extra["marks"] = marks
     report = live_report(processor, effect, stream_config, preset=settings.preset, extra=session_extra)
     _write_report(args, report)
     stream = report["stream"]

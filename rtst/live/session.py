@@ -241,6 +241,13 @@ class LiveSession:
         if self.osc is not None:
             self.osc.start()
 
+    def mark(self) -> dict:
+        """The stream's counters now, with the time (``time.monotonic()``): two marks bracket a
+        window, and their differences count every xrun and deadline miss in it (the time-stamped
+        logs keep only the first :data:`rtst.live.stream.XRUN_LOG_CAPACITY`). Any thread; reads
+        only."""
+        return {"monotonic_s": time.monotonic(), **self.effect.stats}
+
     def check(self) -> None:
         """Raise DeviceError if the stream died (call from the main loop)."""
         if not self.effect.active:
