@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -122,8 +123,45 @@ def steal_jiffies() -> int | None:
 REFERENCE_CLIENT = "rtst-soak-metro"
 
 
+class ControlTraffic:
+    """What a rig sends during a show, for ``--controls``: OSC mix changes and MIDI control changes
+    at ``rate`` each a second, from this process, until stopped (the effect runs with its OSC
+    server, a JACK MIDI input and the recorder)."""
+
+    def __init__(self, osc_port: int, midi_port, rate: float):
+        from pythonosc.udp_client import SimpleUDPClient
+
+        self.osc = SimpleUDPClient("127.0.0.1", osc_port)
+        self.midi = midi_port
+        self.rate = rate
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import mido
+
+        period = 1.0 / self.rate
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            k = self.sent % 2
+            self.osc.send_message("/rtst/mix", 0.9 + 0.1 * k)
+            if self.midi is not None:
+                self.midi.send(mido.Message("control_change", control=7, value=115 + 12 * k))
+            self.sent += 1
+            next_t += period
+            self._stop.wait(max(0.0, next_t - time.monotonic()))
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, reference: bool = True,
-         view_fps: float = 30.0) -> dict:
+         view_fps: float = 30.0, controls: float = 0.0) -> dict:
     """One soak run; returns its figures (see the module docstring). With ``reference``, jackd2's
     C example client jack_metro runs beside the effect: the cycles it misses are the machine's."""
     work = Path(tempfile.mkdtemp(prefix="rtst-soak-"))
@@ -135,6 +173,18 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
     # the wall clock
     cmd = [sys.executable, "-m", "rtst", "live", "--model", model, "--duration", str(1.05 * seconds + 15),
            "--report", str(report_path)] + (["--view", "--view-fps", str(view_fps)] if view else [])
+    midi_out = None
+    if controls:
+        import socket
+
+        import mido
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            osc_port = sock.getsockname()[1]
+        midi_out = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True).open_output("rtst-soak-keys",
+                                                                                        virtual=True)
+        cmd += ["--osc", str(osc_port), "--midi", "rtst-soak-keys", "--record", str(work / "take.wav")]
     effect = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     probe = LoopProbe("rtst-soak")
     period = probe.client.blocksize
@@ -152,9 +202,14 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         steal0 = steal_jiffies()
         view_pids = children(effect.pid) if view else []
         cpu0 = {p: cpu_ticks(p) for p in [effect.pid, *view_pids]}
+        traffic = ControlTraffic(osc_port, midi_out, controls) if controls else None
         effect.send_signal(signal.SIGUSR1)   # mark the counters at the window's start ...
         window_start = time.monotonic()
+        if traffic is not None:
+            traffic.start()
         rec = probe.play_and_record(sig, timeout_s=seconds + 60)
+        if traffic is not None:
+            traffic.stop()
         window_end = time.monotonic()
         effect.send_signal(signal.SIGUSR1)   # ... and at its end (report "marks")
         rss_start, rss_end, rss_max = rss.stop()
@@ -164,6 +219,8 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         log_text = server_log.read_text()[log_offset:] if server_log else ""
     finally:
         probe.close()
+        if midi_out is not None:
+            midi_out.close()
         if metro is not None:
             metro.terminate()
             metro.wait(timeout=10)
@@ -197,6 +254,10 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         return round(100.0 * sum(ticks) / hz / window_s, 1) if ticks else None
     out = {
         "model": report["model"], "view": view, "seconds": round(window_s, 2),
+        "controls": None if not controls else {"rate_per_s": controls, "sent": traffic.sent,
+                                               "osc_received": report["osc"]["received"],
+                                               "midi_received": report["midi"]["received"],
+                                               "recorded_s": report["record"]["seconds"]},
         "n_fft": report["n_fft"], "hop_length": report["hop_length"], "phase": report["phase"],
         "block_size": stream["block_size"], "jack_period": period, "budget_us": report["budget_us"],
         "latency_samples": report["latency_samples"],
@@ -213,6 +274,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         "reference_client_missed_cycles": (None if metro is None or not server_log else
                                            sum(REFERENCE_CLIENT in e["clients"] for e in events)),
         "hop_compute_us": report["hop_compute_us"],
+        "wakeup_us": stream.get("wakeup_us"),
         "worst_hop_fraction": round(report["hop_compute_us"]["max"] / report["budget_us"], 3),
         "rss_kib": {"start": rss_start, "end": rss_end, "max": rss_max,
                     "growth": None if rss_start is None or rss_end is None else rss_end - rss_start},
@@ -238,10 +300,14 @@ def _row(r: dict) -> str:
     h = r["hop_compute_us"]
     rss = r["rss_kib"]
     growth = "-" if rss["growth"] is None else f"{rss['growth'] / 1024:+.1f}"
-    return (f"{'view' if r['view'] else 'no view':8s} {r['seconds']:7.1f} {r['xruns']:6d} {r['xruns_per_minute']:7.1f} "
+    w = r.get("wakeup_us")
+    wake = f"{'-':>17}" if not w else f"{w['p50']:5.0f}/{w['p999']:5.0f}/{w['max']:5.0f}"
+    name = "view" if r["view"] else "controls" if r.get("controls") else "plain"
+    return (f"{name:8s} {r['seconds']:7.1f} {r['xruns']:6d} {r['xruns_per_minute']:7.1f} "
             f"{r['deadline_misses']:6d} {h['p50']:7.0f} {h['p99']:7.0f} {h['max']:8.0f} {r['worst_hop_fraction']:6.2f} "
             f"{'-' if rss['start'] is None else rss['start'] // 1024:>6} {growth:>7} "
             f"{'-' if r['reference_client_missed_cycles'] is None else r['reference_client_missed_cycles']:>5} "
+            f"{wake} "
             f"{'; '.join(f'{k} {v}' for k, v in r['server_xrun_causes'].items()) or '-'}")
 
 
@@ -253,7 +319,10 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="cello-ll", help="shipped model (its STFT is the preset; default cello-ll)")
     p.add_argument("--view", action="store_true", help="with the live view open and redrawing")
     p.add_argument("--view-fps", type=float, default=30.0, help="the view's redraws per second (default 30)")
-    p.add_argument("--baseline-seconds", type=float, default=0.0, help="then the same without the view, for comparison")
+    p.add_argument("--controls", type=float, default=0.0, metavar="RATE",
+                   help="with OSC, MIDI (JACK) and the recorder on, and RATE OSC and RATE MIDI changes a second")
+    p.add_argument("--baseline-seconds", type=float, default=0.0,
+                   help="then the same without the view and the controls, for comparison")
     p.add_argument("--period", type=int, default=128, help="JACK period when this script starts the server (default 128)")
     p.add_argument("--server-log", default=None, help="the running JACK server's log (to read its xrun causes)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
@@ -268,8 +337,9 @@ def main(argv=None) -> int:
         server_log = Path(tempfile.mkdtemp(prefix="rtst-soak-jack-")) / "jackd.log"
         jackd = start_jack(args.period, server_log)
     try:
-        runs = [soak(seconds, model=args.model, view=args.view, server_log=server_log, view_fps=args.view_fps)]
-        if args.baseline_seconds > 0 and args.view:
+        runs = [soak(seconds, model=args.model, view=args.view, server_log=server_log, view_fps=args.view_fps,
+                     controls=args.controls)]
+        if args.baseline_seconds > 0 and (args.view or args.controls):
             runs.append(soak(args.baseline_seconds, model=args.model, view=False, server_log=server_log))
     finally:
         if jackd is not None:
@@ -279,7 +349,7 @@ def main(argv=None) -> int:
     print(f"soak: {r0['model']} (n_fft {r0['n_fft']}, hop {r0['hop_length']}, block {r0['block_size']}, "
           f"{r0['phase']}), budget {r0['budget_us']:.0f} us, JACK dummy driver")
     print(f"{'run':8s} {'s':>7} {'xruns':>6} {'/min':>7} {'misses':>6} {'p50 us':>7} {'p99 us':>7} {'max us':>8} "
-          f"{'worst':>6} {'RSS MB':>6} {'growth':>7} {'C ref':>5} server's xrun causes")
+          f"{'worst':>6} {'RSS MB':>6} {'growth':>7} {'C ref':>5} {'wake-up us p50/p99.9/max':>17} server's xrun causes")
     for r in runs:
         print(_row(r))
     for r in runs:

@@ -31,6 +31,8 @@ __all__ = ["CLIENT_NAME", "import_jack", "server_running", "open_client", "laten
 
 #: The effect's JACK client name (JACK appends a number if it is taken).
 CLIENT_NAME = "rtst"
+#: Wake-up delays kept (a ring: the last 65 536 cycles, 87 s at 64-frame periods).
+WAKE_CAPACITY = 1 << 16
 #: jack_latency_callback_mode_t
 CAPTURE, PLAYBACK = 0, 1
 
@@ -378,6 +380,10 @@ class JackDuplex:
         self._indata = np.zeros((max_frames, 1), np.float32)           # [max_frames, 1]
         self._outdata = np.zeros((max_frames, channels), np.float32)   # [max_frames, channels]
         self._status = _NoStatus()
+        #: Frames from the start of each cycle to the callback's start (JACK's cycle clock): the
+        #: wake-up delay, where a wait for the interpreter shows (ring of WAKE_CAPACITY, count).
+        self.wake_frames = np.zeros(WAKE_CAPACITY, dtype=np.int64)
+        self.wake_count = np.zeros(1, dtype=np.int64)
         self._active = False
         self._running = False
         #: Why the server ended the client, when it did (None while it runs or after stop()).
@@ -395,6 +401,10 @@ class JackDuplex:
     def _process(self, frames):
         """JACK process callback. Real-time safe: copies between the ports and preallocated
         buffers around the stream callback; no lock, log or I/O."""
+        late = self.client.frames_since_cycle_start
+        n = self.wake_count[0]
+        self.wake_frames[n & (WAKE_CAPACITY - 1)] = late
+        self.wake_count[0] = n + 1
         if not self._running:
             # activated, not yet started: the stream callback runs from start()'s return on,
             # as a PortAudio stream's does (a recorder started after it misses nothing)

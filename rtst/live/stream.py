@@ -21,6 +21,7 @@ transient objects could otherwise trigger a full collection of the whole heap on
 from __future__ import annotations
 
 import gc
+import sys
 import time
 
 import numpy as np
@@ -38,6 +39,11 @@ __all__ = ["LiveEffect", "CALLBACK_TIMES_CAPACITY", "HOSTS"]
 #: Audio back ends LiveEffect accepts: "auto" is JACK when a server runs and no device was named.
 HOSTS = ("auto", "jack", "portaudio")
 
+#: The interpreter's switch interval while the stream runs (Python's default is 5 ms). A thread
+#: that runs Python code (OSC, MIDI, the recorder, the session's loop) keeps the interpreter lock
+#: until another thread has waited this long for it; the audio callback needs that lock every
+#: period (1.3 ms at the low-latency preset), so it must not wait 5 ms.
+SWITCH_INTERVAL_S = 2e-4
 #: How many xruns are time-stamped (the count goes on beyond).
 XRUN_LOG_CAPACITY = 256
 #: Callback compute times kept (ring), per callback.
@@ -219,6 +225,8 @@ class LiveEffect:
         gc.freeze()  # existing objects move to a permanent generation
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.started_at = time.monotonic()
         if self._jack is not None:
             try:
@@ -275,6 +283,7 @@ class LiveEffect:
         return None if self._jack is None else self._jack.shutdown_reason
 
     def _resume_gc(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
         gc.unfreeze()
         if self._gc_was_enabled:
             gc.enable()
@@ -317,6 +326,19 @@ class LiveEffect:
         """Stream time (seconds since start) of each callback that overran its block, the first
         XRUN_LOG_CAPACITY of them."""
         return self._logged_times_s(self._miss_frames, DEADLINE_MISSES)
+
+    def wakeup_us(self) -> dict | None:
+        """On JACK: the callback's wake-up delay (cycle start to callback start, JACK's clock),
+        p50/p99/p99.9/max in microseconds over the last cycles kept; None on PortAudio. It holds
+        the server's graph walk, the thread's wake-up and any wait for the interpreter's lock."""
+        jack = self._jack
+        if jack is None or int(jack.wake_count[0]) == 0:
+            return None
+        frames = ring_history(jack.wake_frames, int(jack.wake_count[0])).astype(np.float64)
+        us = frames / self.sample_rate * 1e6
+        p50, p99, p999 = np.percentile(us, [50, 99, 99.9])
+        return {"p50": round(float(p50), 1), "p99": round(float(p99), 1), "p999": round(float(p999), 1),
+                "max": round(float(us.max()), 1), "cycles": int(frames.size)}
 
     def callback_times_ns(self) -> np.ndarray:
         return ring_history(self._callback_ns, int(self._counters[CALLBACKS]))

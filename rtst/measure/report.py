@@ -79,6 +79,7 @@ def live_report(processor, effect, stream_config, *, preset: str | None = None, 
     stream = {**stats, "block_size": stream_config.block_size, "callback_frames": effect.block_size,
               "host": effect.host, "shutdown_reason": effect.shutdown_reason, "started_monotonic_s": effect.started_at,
               "xrun_times_s": effect.xrun_times_s(), "deadline_miss_times_s": effect.deadline_miss_times_s(),
+              "wakeup_us": effect.wakeup_us(),
               "input_device": effect.input_device, "output_device": effect.output_device}
     return build_report(processor, io_latency=effect.io_latency_samples, xruns=stats["xruns"],
                         extra={"preset": preset, "stream": stream, **(extra or {})})
