@@ -346,8 +346,9 @@ def cmd_live(args) -> int:
         session.start()
         io_latency = effect.io_latency_samples
         sr = processor.stft.sample_rate
-        controls = [f"OSC on {session.osc.address[0]}:{session.osc.address[1]}"] if session.osc else []
-        controls += [f"MIDI from {session.midi.port.name}"] if session.midi and session.midi.port else []
+        control = session.control
+        controls = [f"OSC on {control.osc_address[0]}:{control.osc_address[1]}"] if control and control.osc_address else []
+        controls += [f"MIDI from {control.midi_port_name}"] if control and control.midi_port_name else []
         controls += [f"recording to {args.record}"] if args.record else []
         controls += [f"capturing into {args.capture_dir}"] if args.capture_dir else []
         print(

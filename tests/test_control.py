@@ -4,6 +4,7 @@ running engine (real shipped ONNX models; a thread plays the audio thread)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -272,3 +273,55 @@ def test_capture_learns_a_style_plays_it_and_never_overwrites(tmp_path):
 
     audio, rate = sf.read(event["clip"])
     assert rate == model.stft.sample_rate and audio.size == 3 * rate and np.abs(audio).max() > 0.1
+
+
+def test_control_process_takes_an_osc_flood_and_the_last_value_wins(rig, capfd):
+    """OSC runs in its own process (rtst.control.remote): 10 000 messages in a burst all arrive, reach
+    the engine as far fewer changes (merged, the last value winning), a bad value is reported there
+    and a value the engine refuses here; /rtst/state answers from the engine's state."""
+    from pythonosc.osc_message import OscMessage
+
+    from rtst.control.remote import ControlProcess
+
+    control = ControlProcess(rig, osc=("127.0.0.1", 0))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(5)
+    p = rig.processor
+    try:
+        assert control.proc.pid != os.getpid() and control.osc_address[0] == "127.0.0.1"
+        control.start()
+        for i in range(10_000):
+            sock.sendto(_osc("/rtst/mix", (i % 100) / 100), control.osc_address)
+        sock.sendto(_osc("/rtst/mix", 0.25), control.osc_address)
+        sock.sendto(_osc("/rtst/mix", "loud"), control.osc_address)         # refused in the control process
+        assert until(lambda: p.mix == 0.25, timeout=20)
+        sock.sendto(_osc("/rtst/model", "organ"), control.osc_address)
+        assert until(lambda: p.model.name == "organ" and not p.swapping)
+        assert until(lambda: control._models and control.applied >= 2)
+        time.sleep(0.2)  # the state reply reaches the control process
+        sock.sendto(_osc("/rtst/state"), control.osc_address)
+        state = json.loads(OscMessage(sock.recvfrom(65536)[0]).params[0])
+        assert state["mix"] == 0.25 and state["model"] == "organ"
+    finally:
+        sock.close()
+        counters = control.stop()
+    assert control.proc.returncode == 0
+    assert counters["osc"] == {"received": 10_004, "errors": 1}
+    assert counters["accepted"] == 10_002 and counters["forwards"] <= counters["applied"] < 2_000
+    assert counters["refused"] == 0
+    assert "rtst osc: /rtst/mix: mix='loud' must be a number" in capfd.readouterr().err
+
+
+def test_control_process_errors_are_one_line_and_it_ends_with_its_parent(rig, tmp_path):
+    from rtst.control.remote import ControlProcess
+
+    bad = tmp_path / "map.toml"
+    bad.write_text("[cc]\n7 = 'volume'\n")
+    with pytest.raises(ParameterError, match="MIDI mapping .*cc 7 = 'volume' must be one of"):
+        ControlProcess(rig, midi=True, midi_map=bad)
+    with pytest.raises(DeviceError, match="MIDI input 'no-such-keys' not found"):
+        ControlProcess(rig, midi=True, midi_port="no-such-keys")
+    control = ControlProcess(rig, osc=("127.0.0.1", 0))
+    control.proc.stdin.close()            # what the parent's death does to it
+    control.proc.wait(timeout=10)
+    assert control.proc.returncode == 0

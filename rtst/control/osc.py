@@ -39,6 +39,26 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, number
 
 
+#: Receive buffer asked for the OSC socket: a burst of 10 000 messages (~40 bytes each, plus the
+#: kernel's own overhead per datagram) waits here instead of being dropped while the server parses.
+RECEIVE_BUFFER = 8 << 20
+
+
+def _widen_receive_buffer(sock) -> None:
+    """As large a receive buffer as the system grants (SO_RCVBUFFORCE passes the sysctl limit when
+    the process may; otherwise SO_RCVBUF up to ``net.core.rmem_max``)."""
+    import socket
+
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue
+
+
 class OscControl:
     """An OSC UDP server driving a :class:`~rtst.control.rig.Rig`.
 
@@ -71,6 +91,7 @@ class OscControl:
             self.server = BlockingOSCUDPServer((host, port), dispatcher)
         except OSError as exc:
             raise DeviceError(f"cannot listen for OSC on {host}:{port}: {exc.strerror or exc}") from None
+        _widen_receive_buffer(self.server.socket)
         self.address = self.server.server_address[:2]
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="rtst-osc", daemon=True)

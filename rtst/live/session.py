@@ -3,8 +3,9 @@
 :class:`LiveSession` owns the :class:`~rtst.live.stream.LiveEffect`, the telemetry block it
 publishes into, the :class:`~rtst.control.rig.Rig` and its control sources (the view, OSC, MIDI)
 and the recorder. Only the stream callback (JACK's or PortAudio's) runs on the audio thread; everything else lives on
-threads that block on I/O (OSC socket, MIDI port, the view's pipe, the recorder's timer) or in
-another process (the view, so that its Qt and drawing work never hold this process's GIL).
+threads that block on I/O (the control and view pipes, the recorder's timer) or in other
+processes: the view (Qt and drawing) and OSC with MIDI (:mod:`rtst.control.remote`: parsing), so
+that their work never holds this process's interpreter lock.
 
 Everything that can fail on bad input (models, paths, ports, the MIDI mapping) is checked in the
 constructor, before the stream starts.
@@ -195,20 +196,15 @@ class LiveSession:
                 self.capture = Capture(self.rig, self.telemetry, capture_dir, log=log)
                 self.rig.capture = self.capture
                 self._closers.append(self.capture.stop)
-            self.osc = None
-            if osc is not None:
-                from rtst.control.osc import OscControl
+            # OSC and MIDI run in a process of their own (rtst.control.remote): their parsing
+            # would hold this process's interpreter lock, which the audio callback needs
+            self.control = None
+            if osc is not None or midi_port is not None or midi_map is not None:
+                from rtst.control.remote import ControlProcess
 
-                self.osc = OscControl(self.rig, *osc, log=log)
-                self._closers.append(self.osc.stop)
-            self.midi = None
-            if midi_port is not None or midi_map is not None:
-                from rtst.control.midi import MidiControl, MidiMapping
-
-                self.midi = MidiControl(self.rig, MidiMapping.load(midi_map), log=log)
-                if midi_port is not None:
-                    self.midi.open(midi_port)
-                    self._closers.append(self.midi.close)
+                self.control = ControlProcess(self.rig, osc=osc, midi=midi_port is not None or midi_map is not None,
+                                              midi_port=midi_port, midi_map=midi_map, log=log)
+                self._closers.append(self.control.stop)
             self.effect = LiveEffect(processor, stream_config, telemetry=self.telemetry, host=host)
             self.view = None
             if view:
@@ -238,8 +234,8 @@ class LiveSession:
         if self.recorder is not None:
             self.recorder.start()
             self.telemetry.set_state(recording=1)
-        if self.osc is not None:
-            self.osc.start()
+        if self.control is not None:
+            self.control.start()
 
     def mark(self) -> dict:
         """The stream's counters now, with the time (``time.monotonic()``): two marks bracket a
@@ -255,6 +251,8 @@ class LiveSession:
             raise DeviceError("the audio stream stopped unexpectedly" + (f": {reason}" if reason else ""))
         if self.recorder is not None and self.recorder.error:
             self.telemetry.set_state(recording=0)
+        if self.control is not None:
+            self.control.refresh()
         stats = self.processor.stats
         self.telemetry.set_state(bad_frames=stats["bad_frames"], clipped=stats["clipped_output"])
 
@@ -269,12 +267,20 @@ class LiveSession:
             extra["record"] = self.recorder.stop()
         if captures is not None:
             extra["captures"] = captures
-        if self.osc is not None:
-            extra["osc"] = {"address": f"{self.osc.address[0]}:{self.osc.address[1]}",
-                            "received": self.osc.received, "errors": self.osc.errors}
-        if self.midi is not None:
-            extra["midi"] = {"port": getattr(self.midi.port, "name", None), "received": self.midi.received,
-                             "applied": self.midi.applied, "errors": self.midi.errors}
+        if self.control is not None:
+            self._closers.remove(self.control.stop)
+            counters = self.control.stop()
+            if self.control.osc_address is not None:
+                osc = counters.get("osc", {})
+                extra["osc"] = {"address": f"{self.control.osc_address[0]}:{self.control.osc_address[1]}",
+                                "received": osc.get("received", 0), "errors": osc.get("errors", 0)}
+            if "midi" in counters:
+                midi = counters["midi"]
+                extra["midi"] = {"port": self.control.midi_port_name, "received": midi["received"],
+                                 "applied": midi["applied"], "errors": midi["errors"]}
+            extra["control_process"] = {"changes_forwarded": counters.get("accepted", 0),
+                                        "forwards": counters.get("forwards", 0),
+                                        "applied": counters["applied"], "refused": counters["refused"]}
         if self.view is not None:
             status = self.view.stop()
             extra["view"] = {"exit_status": status, "messages": self.view.messages, "errors": self.view.errors,
