@@ -54,14 +54,21 @@ def sung_tone(seconds: float) -> np.ndarray:
     return (0.15 * sum(np.sin(k * ph) / k for k in range(1, 8))).astype(np.float32)
 
 
-def rss_kib(pid: int) -> int | None:
+def rss_kib(pid: int, field: str = "VmRSS") -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def own_rss_kib(pid: int) -> int | None:
+    """RSS less shared memory: JACK's server segment (/dev/shm/jack-*, about 100 MB with the dummy
+    driver) is mapped by the server and every client, the same pages, and is not the effect's."""
+    rss, shmem = rss_kib(pid), rss_kib(pid, "RssShmem")
+    return None if rss is None or shmem is None else rss - shmem
 
 
 class RssSampler:
@@ -213,6 +220,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         window_end = time.monotonic()
         effect.send_signal(signal.SIGUSR1)   # ... and at its end (report "marks")
         rss_start, rss_end, rss_max = rss.stop()
+        own_rss = own_rss_kib(effect.pid)
         steal1 = steal_jiffies()
         cpu1 = {p: cpu_ticks(p) for p in cpu0}
         time.sleep(0.1)
@@ -276,6 +284,7 @@ def soak(seconds: float, *, model: str, view: bool, server_log: Path | None, ref
         "hop_compute_us": report["hop_compute_us"],
         "wakeup_us": stream.get("wakeup_us"),
         "worst_hop_fraction": round(report["hop_compute_us"]["max"] / report["budget_us"], 3),
+        "own_rss_kib_end": own_rss,
         "rss_kib": {"start": rss_start, "end": rss_end, "max": rss_max,
                     "growth": None if rss_start is None or rss_end is None else rss_end - rss_start},
         "effect_cpu_percent": cpu_percent([effect.pid]),
