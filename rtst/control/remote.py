@@ -33,6 +33,7 @@ import time
 
 from rtst.control.rig import PARAMETERS, _number, _pick, parse_bool
 from rtst.errors import DeviceError, ParameterError, RtstError
+from rtst.procs import end_child
 from rtst.validate import require_float
 
 __all__ = ["RigProxy", "ControlProcess", "FORWARD_S"]
@@ -304,15 +305,7 @@ class ControlProcess:
         return final
 
     def _end(self, timeout: float = 5.0) -> None:
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_child(self.proc, timeout)
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,7 @@ import threading
 import time
 
 from rtst.errors import DeviceError, ParameterError, RtstError
+from rtst.procs import end_child
 
 __all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV", "switchable_models"]
 
@@ -125,17 +126,9 @@ class ViewProcess:
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """Close the view (its stdin) and wait for it; returns its exit status."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        status = end_child(self.proc, timeout)
         self._thread.join(timeout=timeout)
-        return self.proc.returncode
+        return status
 
 
 class LiveSession:
