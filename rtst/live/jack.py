@@ -383,6 +383,7 @@ class JackDuplex:
         #: Frames from the start of each cycle to the callback's start (JACK's cycle clock): the
         #: wake-up delay, where a wait for the interpreter shows (ring of WAKE_CAPACITY, count).
         self.wake_frames = np.zeros(WAKE_CAPACITY, dtype=np.int64)
+        self._clock = client   # stop() drops self.client before the last cycles have run
         self.wake_count = np.zeros(1, dtype=np.int64)
         self._active = False
         self._running = False
@@ -401,7 +402,7 @@ class JackDuplex:
     def _process(self, frames):
         """JACK process callback. Real-time safe: copies between the ports and preallocated
         buffers around the stream callback; no lock, log or I/O."""
-        late = self.client.frames_since_cycle_start
+        late = self._clock.frames_since_cycle_start
         n = self.wake_count[0]
         self.wake_frames[n & (WAKE_CAPACITY - 1)] = late
         self.wake_count[0] = n + 1
