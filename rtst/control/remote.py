@@ -31,10 +31,9 @@ import sys
 import threading
 import time
 
-from rtst.control.rig import PARAMETERS, _number, _pick, parse_bool
+from rtst.control.rig import check_change
 from rtst.errors import DeviceError, ParameterError, RtstError
 from rtst.procs import end_child
-from rtst.validate import require_float
 
 __all__ = ["RigProxy", "ControlProcess", "FORWARD_S"]
 
@@ -76,28 +75,12 @@ class RigProxy:
     def set(self, name: str, value) -> None:
         """Check one change and queue it (OSC's or MIDI's thread). ParameterError if it cannot
         apply; the engine may still refuse it (a model swap that does not finish)."""
-        if name not in PARAMETERS:
-            raise ParameterError(f"control {name!r} must be one of {', '.join(PARAMETERS)}")
-        if name in ("mix", "morph"):
-            value = require_float(name, _number(name, value), 0.0, 1.0)
-            if name == "morph" and not self._morph:
-                raise ParameterError("morph needs a morph model (rtst live --morph-model NAME)")
-        elif name == "bypass":
-            value = parse_bool(name, value)
-        elif name == "model":
-            value = _pick("model", value, self.model_names)
-        elif name == "phase":
-            value = _pick("phase", value, self.phases)
-        elif not self._capture:
-            raise ParameterError("capture needs a capture folder (rtst live --capture-dir DIR)")
+        value = check_change(name, value, models=self.model_names, phases=self.phases, morph=self._morph,
+                             capture=self._capture)
         with self._lock:
             self._pending[name] = value
             self.accepted += 1
         self._wake.set()
-
-    def apply(self, changes: dict) -> None:
-        for key, value in changes.items():
-            self.set(key, value)
 
     def state(self) -> dict:
         """The Rig's state as last reported by the audio process."""

@@ -16,8 +16,9 @@ import threading
 import time
 
 from rtst.errors import ParameterError
+from rtst.validate import require_float
 
-__all__ = ["Rig", "PARAMETERS", "parse_bool"]
+__all__ = ["Rig", "PARAMETERS", "parse_bool", "check_change"]
 
 #: Parameter name -> what it takes (for help texts and error messages).
 PARAMETERS = {
@@ -131,29 +132,24 @@ class Rig:
         ParameterError
             Unknown parameter or a value it does not take; nothing changes.
         """
-        if name not in PARAMETERS:
-            raise ParameterError(f"control {name!r} must be one of {', '.join(PARAMETERS)}")
         with self._lock:
+            value = check_change(name, value, models=self.model_names, phases=self.phases,
+                                 morph=self.morph_model is not None, capture=self.capture is not None)
             p = self.processor
             if name == "mix":
-                p.set_mix(_number(name, value))
+                p.set_mix(value)
             elif name == "bypass":
-                p.set_bypass(parse_bool(name, value))
+                p.set_bypass(value)
             elif name == "morph":
-                if self.morph_model is None:
-                    raise ParameterError("morph needs a morph model (rtst live --morph-model NAME)")
-                p.set_morph(_number(name, value))
+                p.set_morph(value)
             elif name == "model":
-                self._switch_model(_pick("model", value, self.model_names))
+                self._switch_model(value)
             elif name == "capture":
-                if self.capture is None:
-                    raise ParameterError("capture needs a capture folder (rtst live --capture-dir DIR)")
                 self.capture.start(value)
             else:
-                target = _pick("phase", value, self.phases)
                 self._wait(lambda: p.phase_switching, "phase switch")
-                if target != p.phase.name:
-                    p.set_phase(target)
+                if value != p.phase.name:
+                    p.set_phase(value)
                     self._wait(lambda: p.phase_switching, "phase switch")
             self.changes += 1
             self._publish()
@@ -195,6 +191,33 @@ class Rig:
             if time.monotonic() > deadline:
                 raise ParameterError(f"a {what} did not finish within {SWAP_WAIT_S} s (is the stream running?)")
             time.sleep(0.005)
+
+
+def check_change(name: str, value, *, models: list, phases: list, morph: bool, capture: bool):
+    """The value of one control change, checked and normalised without touching the engine: a
+    float in 0..1 (mix, morph), a bool (bypass), a name (model, phase), or the capture's seconds as
+    given (the capture checks them). ``models`` and ``phases`` are the choices offered, ``morph``
+    and ``capture`` whether a morph model and a capture folder exist. The Rig and the control
+    process (:mod:`rtst.control.remote`) both check with it.
+
+    Raises
+    ------
+    ParameterError
+        Unknown parameter or a value it does not take.
+    """
+    if name not in PARAMETERS:
+        raise ParameterError(f"control {name!r} must be one of {', '.join(PARAMETERS)}")
+    if name == "morph" and not morph:
+        raise ParameterError("morph needs a morph model (rtst live --morph-model NAME)")
+    if name in ("mix", "morph"):
+        return require_float(name, _number(name, value), 0.0, 1.0)
+    if name == "bypass":
+        return parse_bool(name, value)
+    if name in ("model", "phase"):
+        return _pick(name, value, models if name == "model" else phases)
+    if not capture:
+        raise ParameterError("capture needs a capture folder (rtst live --capture-dir DIR)")
+    return value
 
 
 def _number(name: str, value) -> float:

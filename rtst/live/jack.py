@@ -383,8 +383,8 @@ class JackDuplex:
         #: Frames from the start of each cycle to the callback's start (JACK's cycle clock): the
         #: wake-up delay, where a wait for the interpreter shows (ring of WAKE_CAPACITY, count).
         self.wake_frames = np.zeros(WAKE_CAPACITY, dtype=np.int64)
-        self._clock = client   # stop() drops self.client before the last cycles have run
         self.wake_count = np.zeros(1, dtype=np.int64)
+        self._clock = client   # stop() drops self.client before the last cycles have run
         self._active = False
         self._running = False
         #: Why the server ended the client, when it did (None while it runs or after stop()).

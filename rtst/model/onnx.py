@@ -16,8 +16,8 @@ input and output bound to a preallocated array, so a step copies nothing but the
 
 Engines: a model with ``rtst.student`` metadata (the architecture of :mod:`rtst.transfer.student`)
 runs by default as a compiled step made from the file's own weights
-(:class:`rtst.model.student_step.CompiledStudent`), 3-4x cheaper than an onnxruntime call at the
-low-latency preset. onnxruntime stays the reference: at :meth:`OnnxStepModel.prepare` both run the
+(:class:`rtst.model.student_step.CompiledStudent`): 4x cheaper than onnxruntime at the low-latency
+preset, 1.7x at the default one. onnxruntime stays the reference: at :meth:`OnnxStepModel.prepare` both run the
 same frames and the compiled step is used only if they agree to :data:`PARITY_TOLERANCE` on the
 output features; any other graph runs on onnxruntime.
 """
@@ -221,10 +221,8 @@ class OnnxStepModel(StepModel):
         for frame in frames:
             self._ort_step(frame, a)
             self._compiled.process(frame, b)
-            if self._kind == 0:
-                diff = np.abs(np.log1p(self._scale * a) - np.log1p(self._scale * b)).max()
-            else:
-                diff = np.abs(a - b).max()
+            # a compiled step exists only for log1p features (see _build_compiled)
+            diff = np.abs(np.log1p(self._scale * a) - np.log1p(self._scale * b)).max()
             worst = max(worst, float(diff)) if np.isfinite(diff) else float("inf")
         self.reset()
         return worst

@@ -1,14 +1,15 @@
 """The student's step (:class:`rtst.transfer.student.StepModule`) compiled, from an ONNX file's weights.
 
-onnxruntime costs about 30 us per call whatever the graph (measured by ``benchmarks/bench_model.py``),
-which at the low-latency preset's 1333 us hop is a fifth of the real-time target on its own. The
+onnxruntime runs the student's graph, about 140 small nodes, in ~47 us a step at the low-latency
+preset (its floor, a one-node graph, is ~4 us: ``benchmarks/bench_model.py``), which at that
+preset's 1333 us hop is most of the 3 % real-time target on its own. The
 student is a fixed architecture (module docstring of :mod:`rtst.transfer.student`): an input
 projection, causal dilated convolutions with residual LeakyReLU, an envelope tracker and a band
 filter that keeps the frame's energy. :class:`CompiledStudent` reads its weights from the ONNX file
 (:func:`rtst.model.onnx_weights.read_initializers`) and the architecture from its ``rtst.student``
 metadata, and runs the same step as one compiled call in float32, as onnxruntime does. The ONNX file
 stays the model format and onnxruntime the reference: :class:`rtst.model.onnx.OnnxStepModel`
-checks the two agree on the model's golden frames at load and uses onnxruntime if they do not
+checks the two agree on its parity frames at load and uses onnxruntime if they do not
 (``engine="onnxruntime"`` forces it).
 
 The graph's constants live here, without torch, and the training code imports them from here.
@@ -229,7 +230,6 @@ class CompiledStudent:
                 got = weights[name].shape if name in weights else "nothing"
                 raise ModelError(f"weight {name!r}: expected {shape}, found {got}")
         f32 = np.float32
-        self.n_bins = n_bins
         bands = weights["bands"].astype(np.float64)
         sizes = (k - 1) * dilations
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
