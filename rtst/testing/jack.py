@@ -117,12 +117,14 @@ class LoopProbe:
 
     def wait_for_ports(self, client_name: str = "rtst", timeout_s: float = 30.0):
         """Wait until the client named ``client_name`` has input and output audio ports and has
-        connected its input (it does so once started); returns (inputs, outputs), each in port
-        number order."""
+        connected every one of them (it does so once started, one port after another: returning
+        at the first connection let a test see the second output still bare); returns (inputs,
+        outputs), each in port number order. A port left bare past the deadline is the caller's
+        to judge."""
         deadline = time.monotonic() + timeout_s
         while True:
             ins, outs = self.patchbay.wait_for_ports(client_name, max(0.0, deadline - time.monotonic()))
-            if self.patchbay.connections(ins[0]) or time.monotonic() > deadline:
+            if all(self.patchbay.connections(p) for p in ins + outs) or time.monotonic() > deadline:
                 return ins, outs
             time.sleep(0.05)
 
