@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import rt_kernel
 
 from rtst.dsp.ringbuffer import next_pow2
 from rtst.errors import ParameterError
@@ -65,9 +65,10 @@ def _shm_dir() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
 
 
-@njit(cache=True, nogil=True)
-def tap_frame(mag_in, mag_out, elapsed_ns, frames, hop_ns, header):
-    """Write one hop's input and output magnitudes and compute time at the next ring slot.
+@rt_kernel
+def tap_frame(mag_in, mag_out, clock, frames, hop_ns, header):
+    """Write one hop's input and output magnitudes and compute time (``clock[-1]``, ns: the
+    processor's clock array, read here so that no Python int carries it) at the next ring slot.
 
     The write counter is bumped by :func:`publish` afterwards. Real-time safe.
     """
@@ -76,10 +77,10 @@ def tap_frame(mag_in, mag_out, elapsed_ns, frames, hop_ns, header):
     for k in range(mag_in.shape[0]):
         frames[row, 0, k] = mag_in[k]
         frames[row, 1, k] = mag_out[k]
-    hop_ns[row] = elapsed_ns
+    hop_ns[row] = clock[clock.shape[0] - 1]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def tap_audio(inp, out, audio, header):
     """Write one block of input and output samples at the ring's write position. Real-time safe."""
     i = header[_H_AUDIO]
@@ -89,7 +90,7 @@ def tap_audio(inp, out, audio, header):
         audio[(i + j) & mask, 1] = out[j]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def publish(header, slot, n):
     """``header[slot] += n``: makes entries visible to readers. Real-time safe."""
     header[slot] = header[slot] + n
@@ -142,7 +143,7 @@ class Telemetry:
         h[_H_MAGIC] = MAGIC
         self._owner = True
         # compile the writers now, never on the audio thread
-        tap_frame(np.zeros(n_bins), np.zeros(n_bins), 0, self.frames, self.hop_ns, self.header)
+        tap_frame(np.zeros(n_bins), np.zeros(n_bins), np.zeros(4, np.int64), self.frames, self.hop_ns, self.header)
         tap_audio(np.zeros(1, np.float32), np.zeros(1, np.float32), self.audio, self.header)
         tap_audio(np.zeros(1), np.zeros(1), self.audio, self.header)
         publish(self.header, _H_CLOSED, 0)

@@ -1,7 +1,6 @@
 """Phase reconstruction: offline PGHI and fast Griffin-Lim, and the real-time methods in the engine."""
 
 import itertools
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -161,24 +160,32 @@ def test_more_iterations_help_rtisila(signals):
     assert stream_sc(x, "rtisila", iterations=8) < stream_sc(x, "rtisila", iterations=1) - 1.0
 
 
-@pytest.mark.parametrize("method, lookahead, options, tolerance", [
-    ("rtpghi", 1, {}, 2), ("hybrid", 3, {}, 2), ("guided", 1, {}, 2),
-    # the centred hybrid(1) iterates on a one-frame buffer with nothing later to pin the click: measured 41
-    ("hybrid", 1, {"centred": True}, 48),
+@pytest.mark.parametrize("method, lookahead, options, peak_tolerance", [
+    ("rtpghi", 1, {}, 2), ("hybrid", 3, {}, 2), ("guided", 1, {}, 2), ("hybrid", 1, {"centred": True}, 2),
     # the causal hybrid(1) (the default below 3 hops) starts from a backward difference, which
-    # cannot see a click coming: measured 117, under half a hop
+    # cannot see a click coming: its peak comes under half a hop late
     ("hybrid", 1, {}, 128),
     # RTISI-LA starts each frame from the partial reconstruction, which knows nothing of a click
-    # at the frame's end; 8 iterations pull it to -15 samples (4 leave it 112 off)
-    ("rtisila", 3, {"iterations": 8}, 16),
+    # at the frame's end: it smears the click over the frame, and where in the smear the largest
+    # sample falls moves with the last bit of rounding (seen from -15 to +45): only its energy
+    # centre is checked
+    ("rtisila", 3, {"iterations": 8}, None),
 ])
-def test_click_comes_out_at_the_reported_latency(method, lookahead, options, tolerance):
-    """Phase-gradient and iterative methods put a click back in time: the latency is real."""
+def test_click_comes_out_at_the_reported_latency(method, lookahead, options, peak_tolerance):
+    """Phase-gradient and iterative methods put a click back in time: the latency is real. The
+    output's energy centre (over +-n_fft) is within a quarter hop of the input's click, half a hop
+    for a method that cannot see it coming; where the method places it exactly, so is its peak."""
     x = np.zeros(SR // 2)
     x[10000] = 0.9
     proc = Processor(CFG, phase=method, lookahead=lookahead, block_size=256, phase_options=options)
     y = run_processor(proc, x)["output"]  # latency already removed
-    assert abs(int(np.argmax(np.abs(y))) - 10000) <= tolerance
+    near = np.arange(-CFG.n_fft, CFG.n_fft)
+    energy = y[10000 + near] ** 2
+    centre = float((near * energy).sum() / energy.sum())
+    late = peak_tolerance is not None and peak_tolerance > CFG.hop_length // 4
+    assert abs(centre) <= CFG.hop_length // (2 if late else 4), centre
+    if peak_tolerance is not None:
+        assert abs(int(np.argmax(np.abs(y))) - 10000) <= peak_tolerance
 
 
 def test_rtpghi_holds_a_low_voice_at_the_same_latency_with_a_gaussian_window_and_hop_64():
@@ -370,18 +377,13 @@ def test_output_finite_and_bounded_for_any_magnitude(method, frame, rng):
     assert np.abs(y).max() <= OUTPUT_LIMIT
 
 
-def _count_arrays(state):
-    """Arrays in a kernel state, nested tuples included (each is unboxed on every call)."""
-    if isinstance(state, np.ndarray):
-        return 1
-    if isinstance(state, tuple):
-        return sum(_count_arrays(item) for item in state)
-    return 0
-
-
 @pytest.mark.parametrize("method", REALTIME)
 def test_phase_kernel_allocates_nothing_after_warm_up(method, rng):
+    """Real spectra, 2000 calls: tracemalloc peaks at 0 bytes and numba's runtime allocates
+    nothing (not even the per-argument records a runtime-enabled kernel would take)."""
     from numba.core.runtime import rtsys
+
+    from conftest import allocation_rounds
 
     phase = make_phase(method, CFG)
     phase.prepare()
@@ -390,28 +392,19 @@ def test_phase_kernel_allocates_nothing_after_warm_up(method, rng):
     out = np.zeros(CFG.n_bins, np.complex128)
     for m in mags:
         phase.process(m, spec_in, out)
-    n_calls = 200
-    # the frames each kernel takes besides its state: mag and spec_out, and spec_in for guided
-    array_args = (3 if method == "guided" else 2) + _count_arrays(phase._args)
+    frames = itertools.cycle(list(mags))  # the frames taken in turn, no index arithmetic in the loop
     nrt_before = rtsys.get_allocation_stats()
-    tracemalloc.start()
-    try:
-        base, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        for i in range(n_calls):
-            phase.process(mags[i % len(mags)], spec_in, out)
-        current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    def step():
+        phase.process(next(frames), spec_in, out)
+
+    def first_pass():  # cycle() keeps its own list of the items it has seen in its first pass
+        for _ in range(len(mags) + 1):
+            step()
+
+    rounds = allocation_rounds(step, 2000, rounds=1, warm=first_pass)
     nrt_after = rtsys.get_allocation_stats()
-    assert current - base == 0
-    # The transient is the interpreter's call machinery (argument tuple, numba's type fingerprint
-    # of the state); any array buffer would be at least n_bins * 8 bytes.
-    assert peak - base < CFG.n_bins * 8
-    # Each call unboxes its array arguments (one MemInfo header each, freed on return); any buffer
-    # allocated inside the compiled kernel would add to this count.
-    assert nrt_after.alloc - nrt_before.alloc == n_calls * array_args
-    assert nrt_after.alloc - nrt_before.alloc == nrt_after.free - nrt_before.free
+    assert rounds == [(0, 0)], rounds
+    assert nrt_after.alloc == nrt_before.alloc
 
 
 def _leaves(state):

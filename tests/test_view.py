@@ -49,7 +49,7 @@ def feed(telemetry: Telemetry, mag_in: np.ndarray, mag_out: np.ndarray) -> None:
     """Publish frames as the audio thread does (entries first, then the counter)."""
     frames, hop_ns, header = telemetry.frame_tap()
     for a, b in zip(mag_in, mag_out):
-        tap_frame(a, b, 40_000, frames, hop_ns, header)
+        tap_frame(a, b, np.array([40_000]), frames, hop_ns, header)  # compute time: the clock's last slot
         publish(header, FRAMES_SLOT, 1)
 
 
@@ -203,7 +203,7 @@ def test_meters_show_compute_latency_counters_and_levels(app):
         budget_ns = HOP / SR * 1e9
         zeros = np.zeros(N_BINS, np.float32)
         for i in range(SR // HOP):
-            tap_frame(zeros, zeros, int((0.1 if i % 2 else 0.5) * budget_ns), frames, hop_ns, header)
+            tap_frame(zeros, zeros, np.array([int((0.1 if i % 2 else 0.5) * budget_ns)]), frames, hop_ns, header)
             publish(header, FRAMES_SLOT, 1)
         x = tone(440.0, 0.1, amp=0.5).astype(np.float32)
         tel.write_audio(x, 0.05 * x)  # input peaks at -6 dBFS, output 26 dB lower

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import rt_kernel
 
 __all__ = ["FftPlan", "fft_plan", "RfftPlan", "rfft_kernel", "irfft_kernel"]
 
@@ -74,7 +74,7 @@ def fft_plan(n_fft: int) -> FftPlan:
                    work=np.zeros(m, dtype=np.complex128))
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _cfft_inplace(z, bitrev, twiddle):
     """Forward complex radix-2 FFT of z (complex128 [m]) in place. Real-time safe: no allocation."""
     m = z.shape[0]
@@ -98,7 +98,7 @@ def _cfft_inplace(z, bitrev, twiddle):
         size <<= 1
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def rfft_kernel(x, out, plan):
     """Real FFT: ``out[k] = sum_n x[n] exp(-2j pi k n / n_fft)``.
 
@@ -127,7 +127,7 @@ def rfft_kernel(x, out, plan):
         out[k] = even + split[k] * odd
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def irfft_kernel(spec, out, plan):
     """Inverse real FFT: ``out[n] = (1/n_fft) sum_k X[k] exp(2j pi k n / n_fft)`` (Hermitian X).
 

@@ -11,7 +11,7 @@ with :func:`named`, which costs nothing in compiled code::
     self._state = MyState(...)           # named, for Python (reset, tests)
     self._args = plain(self._state)      # the same arrays, as nested plain tuples
 
-    @njit(cache=True, nogil=True)
+    @rt_kernel
     def _my_step(mag, spec_out, args):
         st = named(MyState, args)        # st.ola, st.fft.work, ...
 

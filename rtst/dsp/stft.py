@@ -16,10 +16,11 @@ Conventions (the one place they are written down)
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import overload
 
 from rtst.config import StftConfig
+from rtst.dsp.compiled import cabs, rt_kernel
 from rtst.dsp.fft import FftPlan, irfft_kernel, rfft_kernel
 from rtst.dsp.kernel_state import named
 from rtst.dsp.windows import dual_window, get_window
@@ -28,7 +29,7 @@ __all__ = ["analyse_centred", "synthesise_centred", "analyse_frame", "synthesise
            "n_frames_for"]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def analyse_centred(frame, window, spec_out, scratch, plan):
     """Frame-centred spectrum of ``frame * window``: the one streaming analysis (engine and phase).
 
@@ -49,7 +50,7 @@ def analyse_centred(frame, window, spec_out, scratch, plan):
         spec_out[k] = -spec_out[k]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def synthesise_centred(spec, synthesis, frame_out, spec_scratch, plan):
     """Inverse of :func:`analyse_centred`, times the synthesis window.
 
@@ -85,7 +86,7 @@ def _as_plan_compiled(plan, twiddle, split, work):
     return lambda plan, twiddle, split, work: FftPlan(plan, twiddle, split, work)
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def analyse_frame(frame, window, spec_out, mag_out, scratch, plan, twiddle=None, split=None, work=None):
     """Windowed, frame-centred spectrum and magnitude of one frame.
 
@@ -103,10 +104,10 @@ def analyse_frame(frame, window, spec_out, mag_out, scratch, plan, twiddle=None,
     """
     analyse_centred(frame, window, spec_out, scratch, _as_plan(plan, twiddle, split, work))
     for k in range(spec_out.shape[0]):
-        mag_out[k] = abs(spec_out[k])
+        mag_out[k] = cabs(spec_out[k])
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def synthesise_frame(spec, synthesis, acc, spec_scratch, scratch, max_peak, plan, twiddle=None, split=None,
                      work=None):
     """Inverse-transform a frame-centred spectrum and overlap-add it into ``acc``.

@@ -16,10 +16,9 @@ end on hop boundaries: it is 0 when the block size is a multiple of the hop.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import monotonic_ns, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.validate import require_float, require_int
@@ -55,9 +54,14 @@ TIMING_CAPACITY = 1 << 16
 # indices into the int64 counters array
 _FILL, _OUT_W, _OUT_R, _DRY_W, _SANITISED, _BAD_FRAMES, _CLIPPED, _UNDERRUNS, _HOPS, _TIMED = range(10)
 _N_COUNTERS = 10
+# indices into the int64 clock array: a timespec scratch, the hop's start (ns) and its compute time
+_TS, _HOP_START, _ELAPSED = 0, 2, 3
+_N_CLOCK = 4
+# indices into the int64 cursor of process(): where the block's chunk and its ingest stand
+_CHUNK_AT, _INGEST_AT = 0, 1
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _ingest(x, start, end, in_buf, hop, dry_ring, counters, input_limit):
     """Copy samples ``x[start:end]`` into the frame buffer tail and the dry delay line, stopping
     when the current hop is complete.
@@ -96,7 +100,7 @@ def _ingest(x, start, end, in_buf, hop, dry_ring, counters, input_limit):
     return start + count
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _finish_hop(acc, in_buf, hop, out_ring, counters):
     """Move the completed hop of the accumulator to the output FIFO and shift both buffers.
 
@@ -117,7 +121,7 @@ def _finish_hop(acc, in_buf, hop, out_ring, counters):
     counters[_HOPS] += 1
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _sanitise_magnitude(mag, limit):
     """Replace a frame with any non-finite or negative-infinite value by zeros; clamp to ``limit``.
 
@@ -136,7 +140,7 @@ def _sanitise_magnitude(mag, limit):
     return False
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, bypass_state, output_limit):
     """Pop ``count`` wet samples, mix with the input delayed by ``latency``, clip, write ``out``.
 
@@ -200,11 +204,51 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
     bypass_state[CURRENT] = b_current
 
 
-@njit(cache=True, nogil=True)
-def _record_time(ring, counters, elapsed_ns):
-    """Store one hop's compute time in the timing ring. Real-time safe."""
+@rt_kernel
+def _advance(block, out, first, cursor, chunk, in_buf, hop, dry_ring, out_ring, latency, counters, mix_state,
+             bypass_state, input_limit, output_limit):
+    """Walk ``block`` chunk by chunk: ingest its samples, and emit each chunk's output once its
+    samples are in. Returns True, with the cursor kept, when a hop is complete (the caller runs it
+    and calls again with ``first`` False); False when the whole block is done.
+
+    All of :meth:`Processor.process` but the hops, in compiled code: no Python int or numpy
+    scalar is made per sample position or hop. Real-time safe.
+    """
+    if first:
+        cursor[_CHUNK_AT] = 0
+        cursor[_INGEST_AT] = 0
+    n = block.shape[0]
+    pos = cursor[_CHUNK_AT]
+    p = cursor[_INGEST_AT]
+    while pos < n:
+        end = min(pos + chunk, n)
+        while p < end:
+            p = _ingest(block, p, end, in_buf, hop, dry_ring, counters, input_limit)
+            if counters[_FILL] == hop:
+                cursor[_CHUNK_AT] = pos
+                cursor[_INGEST_AT] = p
+                return True
+        _emit(out, pos, end - pos, out_ring, dry_ring, latency, counters, mix_state, bypass_state, output_limit)
+        pos = end
+    cursor[_CHUNK_AT] = pos
+    cursor[_INGEST_AT] = p
+    return False
+
+
+@rt_kernel
+def _start_clock(clock):
+    """Note the hop's start time. Real-time safe."""
+    clock[_HOP_START] = monotonic_ns(clock[_TS:_HOP_START])
+
+
+@rt_kernel
+def _record_time(ring, counters, clock):
+    """Store the hop's compute time (since :func:`_start_clock`) in the timing ring and in
+    ``clock[_ELAPSED]``. Real-time safe."""
+    elapsed = monotonic_ns(clock[_TS:_HOP_START]) - clock[_HOP_START]
+    clock[_ELAPSED] = elapsed
     i = counters[_TIMED]
-    ring[i & (ring.shape[0] - 1)] = elapsed_ns
+    ring[i & (ring.shape[0] - 1)] = elapsed
     counters[_TIMED] = i + 1
 
 
@@ -270,6 +314,8 @@ class Processor:
         self._window = get_window(stft_config.window, n_fft)
         self._synthesis = dual_window(self._window, hop)
         self._plan = RfftPlan(n_fft)
+        # an exact tuple: unpacking the named one takes an iterator object per hop
+        self._fft_tables = tuple(self._plan.tables)
         self._in_buf = np.zeros(n_fft)                          # [n_fft] newest frame of input
         self._acc = np.zeros(n_fft)                             # [n_fft] overlap-add accumulator
         self._scratch = np.zeros(n_fft)                         # [n_fft]
@@ -283,6 +329,8 @@ class Processor:
         self._out_ring = np.zeros(next_pow2(2 * (self.block_alignment + self._chunk + 2 * hop)))
         self._dry_ring = np.zeros(next_pow2(self.latency_samples + self._chunk + hop + 2))
         self._counters = np.zeros(_N_COUNTERS, dtype=np.int64)
+        self._clock = np.zeros(_N_CLOCK, dtype=np.int64)
+        self._cursor = np.zeros(2, dtype=np.int64)
         mix = require_float("mix", mix, 0.0, 1.0)
         self._mix_state = glide(mix, 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate)))
         self._bypass_state = glide(0.0, 1.0 / max(1.0, BYPASS_FADE_S * stft_config.sample_rate))
@@ -412,42 +460,33 @@ class Processor:
 
         Real-time safe when ``out`` is given: no allocation, lock, log or I/O.
         """
-        n = block.shape[0]
         if out is None:
-            out = np.zeros(n, dtype=np.float32)
-        pos = 0
-        chunk = self._chunk
-        hop = self._hop
-        while pos < n:
-            piece = n - pos
-            if piece > chunk:
-                piece = chunk
-            end = pos + piece
-            p = pos
-            while p < end:
-                p = _ingest(block, p, end, self._in_buf, hop, self._dry_ring, self._counters, INPUT_LIMIT)
-                if self._counters[_FILL] == hop:
-                    self._run_hop()
-            _emit(out, pos, piece, self._out_ring, self._dry_ring, self.latency_samples,
-                  self._counters, self._mix_state, self._bypass_state, OUTPUT_LIMIT)
-            pos = end
+            out = np.zeros(block.shape[0], dtype=np.float32)
+        first = True
+        while _advance(block, out, first, self._cursor, self._chunk, self._in_buf, self._hop, self._dry_ring,
+                       self._out_ring, self.latency_samples, self._counters, self._mix_state, self._bypass_state,
+                       INPUT_LIMIT, OUTPUT_LIMIT):
+            self._run_hop()
+            first = False
         return out
 
     def _run_hop(self) -> None:
         """Analysis -> model -> phase -> synthesis for the frame just completed. Real-time safe."""
-        t0 = time.perf_counter_ns()
-        tables = self._plan.tables
-        analyse_frame(self._in_buf, self._window, self._spec_in, self.mag_in, self._scratch, *tables)
+        _start_clock(self._clock)
+        # the plan's tables one by one: a starred call would build an argument tuple per hop
+        bitrev, twiddle, split, work = self._fft_tables
+        analyse_frame(self._in_buf, self._window, self._spec_in, self.mag_in, self._scratch, bitrev, twiddle, split,
+                      work)
         self._models.run(self.mag_in, self.mag_out)
         bad = _sanitise_magnitude(self.mag_out, self._mag_limit)
         self.phase.process(self.mag_out, self._spec_in, self._spec_out)
         ok = synthesise_frame(self._spec_out, self._synthesis, self._acc, self._spec_scratch,
-                              self._scratch, MAX_FRAME_PEAK, *tables)
+                              self._scratch, MAX_FRAME_PEAK, bitrev, twiddle, split, work)
         phases = self._phases
         switched = False
         if phases.process_incoming(self.mag_out, self._spec_in):
             synthesise_frame(phases.spec_out, self._synthesis, phases.acc, self._spec_scratch,
-                             self._scratch, MAX_FRAME_PEAK, *tables)
+                             self._scratch, MAX_FRAME_PEAK, bitrev, twiddle, split, work)
             switched = phases.crossfade(self._acc)
         if bad or not ok:
             self._counters[_BAD_FRAMES] += 1
@@ -455,11 +494,10 @@ class Processor:
         if switched:  # the new method's overlap-add (already shifted) continues as the main one
             np.copyto(self._acc, phases.acc)
             phases.complete()
-        elapsed = time.perf_counter_ns() - t0
-        _record_time(self._hop_ns, self._counters, elapsed)
+        _record_time(self._hop_ns, self._counters, self._clock)
         tap = self._tap
         if tap is not None:
-            tap_frame(self.mag_in, self.mag_out, elapsed, tap[0], tap[1], tap[2])
+            tap_frame(self.mag_in, self.mag_out, self._clock, tap[0], tap[1], tap[2])
             publish(tap[2], FRAMES_SLOT, 1)
 
     # ---------------------------------------------------------------- lifecycle

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import rt_kernel
 
 from rtst.errors import ParameterError
 from rtst.model.base import StepModel
@@ -43,7 +43,7 @@ def glide(target: float, rate: float) -> np.ndarray:
     return np.array([target, target, rate], dtype=np.float64)
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _morph(mag_a, mag_b, alpha, out):
     """``out = expm1((1 - alpha) log1p(a) + alpha log1p(b))``: interpolation in the models' own
     log1p feature domain (a geometric blend for loud bins, linear for quiet ones). Real-time safe."""
@@ -51,7 +51,7 @@ def _morph(mag_a, mag_b, alpha, out):
         out[k] = np.expm1((1.0 - alpha) * np.log1p(mag_a[k]) + alpha * np.log1p(mag_b[k]))
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _advance_blend(state, swapping, swap_step):
     """One hop of the blend between the two models: a linear ramp to 1 during a swap, else a
     one-pole glide towards the morph control. Returns the blend. Real-time safe."""
@@ -64,7 +64,17 @@ def _advance_blend(state, swapping, swap_step):
     return state[CURRENT]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
+def _blend_hop(mag_a, mag_b, state, swapping, swap_step, out):
+    """One hop of the blend: advance it, morph the two models' frames into ``out``. Returns True
+    when a swap has just completed (in one compiled call: the blend never becomes a Python
+    float on the audio thread). Real-time safe."""
+    alpha = _advance_blend(state, swapping, swap_step)
+    _morph(mag_a, mag_b, alpha, out)
+    return swapping and alpha >= 1.0
+
+
+@rt_kernel
 def _crossfade_hop(acc, acc_b, hop, fade):
     """Blend the finished hop of a second synthesis (a phase method being switched in) into
     ``acc[:hop]``, then shift ``acc_b`` by a hop as the processor shifts ``acc``.
@@ -194,9 +204,8 @@ class ModelSlot:
             return
         self.model.process(mag_in, self._mag_a)
         other.process(mag_in, self._mag_b)
-        alpha = _advance_blend(self.blend, self.swapping, self._swap_step)
-        _morph(self._mag_a, self._mag_b, alpha, mag_out)
-        if self.swapping and alpha >= 1.0:  # the swap is complete: the new model runs alone
+        if _blend_hop(self._mag_a, self._mag_b, self.blend, self.swapping, self._swap_step, mag_out):
+            # the swap is complete: the new model runs alone
             self.model = other
             self.other = None
             self.swapping = False
@@ -211,8 +220,7 @@ class ModelSlot:
 
     def warm_up(self) -> None:
         """Compile the blend kernels (the plain path is warmed by the processor's own warm-up)."""
-        _morph(self._mag_a, self._mag_b, 0.5, self._mag_b)
-        _advance_blend(glide(0.0, 0.5), False, 0.1)
+        _blend_hop(self._mag_a, self._mag_b, glide(0.0, 0.5), False, 0.1, self._mag_b)
         self._mag_b[:] = 0.0
 
 

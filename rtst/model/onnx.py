@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import rt_kernel
 
 from rtst.config import StftConfig
 from rtst.errors import ModelError, ParameterError
@@ -56,7 +56,7 @@ def parity_frames(n_bins: int, n_frames: int = 64) -> np.ndarray:
     return frames
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _to_feature(mag, out, kind, scale):
     """mag float64 [n_bins] -> out float32 [1, n_bins]. kind 0: log1p(scale*mag), 1: mag. Real-time safe."""
     row = out[0]
@@ -64,7 +64,7 @@ def _to_feature(mag, out, kind, scale):
         row[k] = np.log1p(scale * mag[k]) if kind == 0 else mag[k]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _from_feature(feat, mag, kind, scale):
     """feat float32 [1, n_bins] -> mag float64 [n_bins] (non-negative). Real-time safe."""
     row = feat[0]

@@ -11,7 +11,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import cabs, rt_kernel
 
 TWO_PI = 2.0 * math.pi
 #: Added to magnitudes before the logarithm so silent bins have a finite log-magnitude.
@@ -19,7 +19,7 @@ LOG_FLOOR = 1e-10
 
 
 # ------------------------------------------------------------------------------------ max-heap
-@njit(cache=True, nogil=True)
+@rt_kernel
 def heap_push(keys, vals, size, key, val):
     """Push ``(key, val)`` onto the max-heap held in ``keys[:size]``, ``vals[:size]``.
 
@@ -38,7 +38,7 @@ def heap_push(keys, vals, size, key, val):
     return size + 1
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def heap_pop(keys, vals, size):
     """Remove the largest entry. Returns ``(val, new_size)``; the heap must not be empty.
 
@@ -101,7 +101,7 @@ def bucket_queue(n_bins: int) -> BucketQueue:
                        np.zeros(3 * n_bins, dtype=np.int64), np.zeros(3, dtype=np.int64))
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def bq_clear(q):
     """Empty the queue ``q`` (BucketQueue). Real-time safe."""
     heads, state = q.heads, q.state
@@ -112,13 +112,13 @@ def bq_clear(q):
     state[_BQ_SIZE] = 0
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def bq_size(q):
     """Entries in the queue ``q`` (BucketQueue). Real-time safe."""
     return q.state[_BQ_SIZE]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def bq_push(q, bucket, val):
     """Insert ``val`` at priority level ``bucket`` (0 .. BUCKETS-1). Real-time safe."""
     state = q.state
@@ -132,7 +132,7 @@ def bq_push(q, bucket, val):
     state[_BQ_SIZE] += 1
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def bq_pop(q):
     """Remove and return a value of the highest non-empty level; the queue must not be empty.
 
@@ -150,7 +150,7 @@ def bq_pop(q):
 
 
 # ------------------------------------------------------------------------------------ random
-@njit(cache=True, nogil=True)
+@rt_kernel
 def random_phase(state):
     """Uniform phase in [0, 2 pi) from a xorshift64* generator; ``state`` is uint64 [1], non-zero.
 
@@ -172,7 +172,7 @@ def seed_state(seed: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ gradients
-@njit(cache=True, nogil=True)
+@rt_kernel
 def log_magnitude(mag, out):
     """``out = log(mag + LOG_FLOOR)``; returns the largest value. Real-time safe."""
     top = -np.inf
@@ -184,7 +184,7 @@ def log_magnitude(mag, out):
     return top
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def time_gradient(s, hop, n_fft, gamma, out):
     """Phase advance per hop of each bin of one frame (PGHI, frame-centred phase).
 
@@ -201,7 +201,7 @@ def time_gradient(s, hop, n_fft, gamma, out):
         out[k] = w * k + c * 0.5 * (hi - lo)
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def freq_gradient(s_before, s_after, span, hop, n_fft, gamma, out):
     """Phase change per bin (PGHI): ``out = -(gamma / (hop n_fft)) * (s_after - s_before) / span``.
 
@@ -213,20 +213,21 @@ def freq_gradient(s_before, s_after, span, hop, n_fft, gamma, out):
         out[k] = c * (s_after[k] - s_before[k])
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def wrap(phase):
     """Wrap to [-pi, pi). Real-time safe."""
     return phase - TWO_PI * math.floor((phase + math.pi) / TWO_PI)
 
 
 # ------------------------------------------------------------------------------------ frames
-@njit(cache=True, nogil=True)
+@rt_kernel
 def impose_magnitude(spec, mag):
     """Keep each bin's phase, set its magnitude to ``mag`` (phase 0 where the bin is 0). Real-time safe."""
     for k in range(spec.shape[0]):
         z = spec[k]
-        a = abs(z)
+        a = cabs(z)
         if a > 1e-300:
-            spec[k] = z * (mag[k] / a)
+            g = mag[k] / a
+            spec[k] = complex(z.real * g, z.imag * g)  # not z * g: that multiplies as complex
         else:
             spec[k] = mag[k]

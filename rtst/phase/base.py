@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import cabs, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
@@ -101,7 +101,7 @@ def frame_delay(delay: int, n_bins: int) -> FrameDelay:
     return FrameDelay(np.zeros((delay + 1, n_bins), dtype=np.complex128), np.zeros(1, dtype=np.int64))
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _input_phase_step(mag, spec_in, spec_out, args):
     """Store ``mag * exp(i angle(spec_in))`` in the ring (``args``: a FrameDelay in its plain form);
     emit the frame ``lookahead`` back.
@@ -114,7 +114,7 @@ def _input_phase_step(mag, spec_in, spec_out, args):
     row = history[count[0] % slots]
     for k in range(mag.shape[0]):
         z = spec_in[k]
-        a = abs(z)
+        a = cabs(z)
         if a > 0.0:
             row[k] = z * (mag[k] / a)
         else:
@@ -150,7 +150,7 @@ class InputPhase(PhaseMethod):
         self._state.count[:] = 0
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _delay_step(spec, spec_out, args):
     """Store ``spec`` in the ring (``args``: a FrameDelay in its plain form) and emit the frame
     ``history.shape[0] - 1`` back.

@@ -31,7 +31,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import cabs, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
@@ -99,7 +99,7 @@ class GuidedState(NamedTuple):
     bend_tol: float
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _is_peak(s, k, threshold):
     n = s.shape[0]
     v = s[k]
@@ -112,13 +112,13 @@ def _is_peak(s, k, threshold):
     return True
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _ratio(s_out, s_in, k):
     k = min(max(k, 0), s_out.shape[0] - 1)
     return s_out[k] - s_in[k]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def mark_guided(s_out, s_in, out_threshold, in_threshold, owner, peaks, fixed, span, tol):
     """Split the output frame into peak regions and mark the bins of the guided ones.
 
@@ -180,7 +180,7 @@ def mark_guided(s_out, s_in, out_threshold, in_threshold, owner, peaks, fixed, s
     return guided
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _guided_step(mag, spec_in, spec_out, args):
     """One hop: guide, integrate, refine; emit the frame ``lookahead`` hops back.
 
@@ -203,7 +203,7 @@ def _guided_step(mag, spec_in, spec_out, args):
     mag_in, phase_in, s_in_prev, phase_in_prev = g.mag_in, g.phase_in, g.s_in_prev, g.phase_in_prev
     for k in range(n_bins):
         z = spec_in[k]
-        mag_in[k] = abs(z)
+        mag_in[k] = cabs(z)
         phase_in[k] = math.atan2(z.imag, z.real)
     in_threshold = max(log_magnitude(mag_in, g.s_in) + g.guide_log_tol, SILENT_LOG)
     fixed, owner, phase_cur = st.fixed, g.owner, st.phase_cur

@@ -26,7 +26,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import rt_kernel
 
 from rtst.config import StftConfig
 from rtst.validate import require_float
@@ -181,7 +181,7 @@ class RtisilaState(NamedTuple):
     log_tol: float
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _shift(st, mag):
     """Advance the buffer by one frame and store the new target magnitude ``mag``.
 
@@ -194,19 +194,22 @@ def _shift(st, mag):
     for i in range(total - hop, total):
         ola[i] = 0.0
     rows = td.shape[0]
+    # element loops, not row slices: a slice assignment within one array may need a temporary
     for p in range(rows - 1):
-        td[p, :] = td[p + 1, :]
-        spec[p, :] = spec[p + 1, :]
-        mags[p, :] = mags[p + 1, :]
-        s[p, :] = s[p + 1, :]
-        proj[p, :] = proj[p + 1, :]
+        for i in range(td.shape[1]):
+            td[p, i] = td[p + 1, i]
+        for k in range(spec.shape[1]):
+            spec[p, k] = spec[p + 1, k]
+            mags[p, k] = mags[p + 1, k]
+            s[p, k] = s[p + 1, k]
+            proj[p, k] = proj[p + 1, k]
     last = rows - 1
     for k in range(mag.shape[0]):
         mags[last, k] = mag[k]
     return log_magnitude(mag, s[last])
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _update_frame(st, p):
     """Re-analyse buffered frame ``p`` from the overlap-add, impose its magnitude, re-synthesise,
     and swap its contribution in the overlap-add. Real-time safe."""
@@ -230,7 +233,7 @@ def _update_frame(st, p):
         old[n] = frame[n]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def refine_and_emit(st, spec_out):
     """Put the newest frame's initial estimate (``st.spec[-1]``) into the overlap-add, run the
     iterations over every frame in play, and write the oldest (committed) frame to ``spec_out``.
@@ -263,7 +266,7 @@ def refine_and_emit(st, spec_out):
         spec_out[k] = spec[0, k]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def causal_range(st, top):
     """``(top, threshold)`` of a causal RTPGHI step: the largest log-magnitude of the new frame
     (``top``, :func:`_shift`'s result) and of the last hop's newest (``st.s_store``), and the level
@@ -275,7 +278,7 @@ def causal_range(st, top):
     return top, max(top + st.log_tol, SILENT_LOG)
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def pghi_causal_init(st, top, threshold):
     """Initial estimate of the newest frame in play (``st.spec[-1]``) by one RTPGHI step from the
     newest frame of the last hop (``st.phase_store``, ``st.s_store``), with a causal time
@@ -296,7 +299,7 @@ def pghi_causal_init(st, top, threshold):
         spec[last, k] = mags[last, k] * complex(math.cos(p), math.sin(p))
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def store_newest(st):
     """Keep the newest frame's current estimate: the next hop's RTPGHI step starts from it. Real-time safe."""
     spec, s, phase_store, s_store = st.spec, st.s, st.phase_store, st.s_store
@@ -307,7 +310,7 @@ def store_newest(st):
         s_store[k] = s[last, k]
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _rtisila_step(mag, spec_out, args):
     """One hop of RTISI-LA (``st.init_mode`` 0) or the hybrid (1: centred, 2: causal).
 

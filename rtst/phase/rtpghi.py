@@ -22,7 +22,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import rt_kernel
 
 from rtst.config import StftConfig
 from rtst.validate import require_float
@@ -43,7 +43,7 @@ DEFAULT_TOL = 1e-5
 SILENT_LOG = math.log(2.0 * LOG_FLOOR)
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _level(key, threshold, scale):
     b = int((key - threshold) * scale)
     if b < 0:
@@ -53,7 +53,7 @@ def _level(key, threshold, scale):
     return b
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def pghi_frame(s_prev, phase_prev, tgrad_prev, s_cur, tgrad_cur, fgrad_cur, threshold, top, rng,
                phase_cur, done, queue, fixed):
     """Integrate the phase of one frame from the previous one (heap integration).
@@ -188,7 +188,7 @@ class RtpghiState(NamedTuple):
     log_tol: float
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _rtpghi_step(mag, spec_out, args):
     """Take the newest magnitude frame; emit the frame ``st.lookahead`` (0 or 1) hops back.
 

@@ -16,7 +16,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from rtst.dsp.compiled import rt_kernel
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
@@ -46,7 +46,7 @@ class SpsiState(NamedTuple):
     n_fft: float
 
 
-@njit(cache=True, nogil=True)
+@rt_kernel
 def _spsi_step(mag, spec_out, args):
     """One frame of SPSI.
 
