@@ -71,6 +71,9 @@ ROWS = [
     PhaseRow("input-0", "input", 0),
     PhaseRow("guided-0", "guided", 0),
     PhaseRow("guided-1", "guided", 1),
+    # fewer refinements at one hop of lookahead: what the quality preset's compute budget affords
+    PhaseRow("guided-1-it1", "guided", 1, {"iterations": 1}),
+    PhaseRow("guided-1-it2", "guided", 1, {"iterations": 2}),
     PhaseRow("guided-2", "guided", 2),
     PhaseRow("rtpghi-0", "rtpghi", 0),
     PhaseRow("rtpghi-1", "rtpghi", 1),

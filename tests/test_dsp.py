@@ -158,3 +158,40 @@ def test_kernel_state_round_trips_through_plain_tuples_in_python_and_compiled_co
     out = np.zeros(9, np.complex128)
     _outer_step(x, out, args)
     np.testing.assert_allclose(out, np.fft.rfft(2.0 * x), atol=1e-12)
+
+
+def test_angle_is_atan2_and_its_polynomial_is_the_fit_it_says():
+    """rtst.dsp.compiled.angle against math.atan2 on every octant, axes, zero and tiny values; and
+    its coefficients are the least-squares fit its comment names (derived here again)."""
+    import math
+
+    from numpy.polynomial import chebyshev
+
+    from rtst.dsp import compiled
+    from rtst.dsp.compiled import angle, rt_kernel
+
+    @rt_kernel
+    def angles(z, out):
+        for k in range(z.shape[0]):
+            out[k] = angle(z[k])
+
+    rng = np.random.default_rng(3)
+    z = np.concatenate([rng.standard_normal(50_000) + 1j * rng.standard_normal(50_000),
+                        np.exp(1j * np.linspace(-np.pi, np.pi, 10_001)),
+                        [1, -1, 1j, -1j, 1 + 1j, -1 - 1j, 1e-300, 1e-300j, 1e300, -1e300j],
+                        1e-8 * (rng.standard_normal(100) + 1j * rng.standard_normal(100))])
+    out = np.zeros(z.size)
+    angles(z, out)
+    assert np.abs(out - np.arctan2(z.imag, z.real)).max() <= 1e-15
+    zero = np.zeros(1)
+    angles(np.zeros(1, np.complex128), zero)
+    assert zero[0] == 0.0
+
+    z2max = math.tan(math.pi / 8) ** 2
+    nodes = np.cos(np.pi * (np.arange(4000) + 0.5) / 4000)
+    u = np.sqrt((nodes + 1) / 2 * z2max)
+    fit = chebyshev.cheb2poly(chebyshev.chebfit(nodes, np.arctan(u) / u, 10))
+    monomial = np.zeros(1)
+    for c in fit[::-1]:  # s = 2 z / z2max - 1, back to powers of z = u²
+        monomial = np.polynomial.polynomial.polyadd(np.polynomial.polynomial.polymul(monomial, [-1.0, 2 / z2max]), [c])
+    np.testing.assert_allclose(compiled._ATAN_POLY, monomial, rtol=1e-9, atol=1e-12)

@@ -31,7 +31,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from rtst.dsp.compiled import cabs, rt_kernel
+from rtst.dsp.compiled import angle, cabs, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
@@ -204,7 +204,7 @@ def _guided_step(mag, spec_in, spec_out, args):
     for k in range(n_bins):
         z = spec_in[k]
         mag_in[k] = cabs(z)
-        phase_in[k] = math.atan2(z.imag, z.real)
+        phase_in[k] = angle(z)
     in_threshold = max(log_magnitude(mag_in, g.s_in) + g.guide_log_tol, SILENT_LOG)
     fixed, owner, phase_cur = st.fixed, g.owner, st.phase_cur
     mark_guided(st.s[last], g.s_in, threshold, in_threshold, owner, g.peaks, fixed, g.span, g.bend_tol)

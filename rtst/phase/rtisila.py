@@ -26,7 +26,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from rtst.dsp.compiled import rt_kernel
+from rtst.dsp.compiled import angle, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.validate import require_float
@@ -306,7 +306,7 @@ def store_newest(st):
     last = s.shape[0] - 1
     for k in range(s_store.shape[0]):
         z = spec[last, k]
-        phase_store[k] = math.atan2(z.imag, z.real)
+        phase_store[k] = angle(z)
         s_store[k] = s[last, k]
 
 
