@@ -1,3 +1,4 @@
+import math
 
 import numpy as np
 import pytest
@@ -462,3 +463,40 @@ def test_phase_switch_refuses_what_cannot_switch_live():
     with pytest.raises(ParameterError, match="lookahead=0"):
         proc.set_phase(make_phase("rtpghi", StftConfig(), 1))
     assert proc.phase.name == "spsi" and not proc.phase_switching
+
+
+@pytest.mark.parametrize("period", [96, 128, 512])
+def test_block_adapter_is_the_processor_delayed_by_its_reported_delay_and_allocates_nothing(period, rng):
+    """JACK's periods re-blocked into the processor's 256 (rtst.live.jack.BlockAdapter): the
+    output is the processor's own, run on whole blocks, delayed by exactly ``delay`` samples; a
+    period the processor's block divides goes straight through; no call allocates."""
+    from rtst.live.jack import BlockAdapter
+
+    x = (0.3 * rng.standard_normal(256 * 40)).astype(np.float32)
+    direct = Processor(StftConfig(), phase="input", block_size=256)
+    reference = np.zeros_like(x)
+    for i in range(0, x.size, 256):
+        direct.process(x[i:i + 256], reference[i:i + 256])
+    adapter = BlockAdapter(Processor(StftConfig(), phase="input", block_size=256), period)
+    assert adapter.direct == (period % 256 == 0)
+    assert adapter.delay == (0 if adapter.direct else 256 - math.gcd(period, 256))
+    n = x.size - x.size % period
+    y = np.zeros(n, np.float32)
+    for i in range(0, n, period):
+        adapter.process(x[i:i + period], y[i:i + period])
+    d = adapter.delay
+    np.testing.assert_array_equal(y[d:], reference[:n - d])
+    assert not y[:d].any()
+    with pytest.raises(ValueError, match="period"):
+        if adapter.direct:
+            raise ValueError("a direct adapter takes any size: nothing to refuse (period)")
+        adapter.process(x[:period + 1], y[:period + 1])
+    inp, out = x[:period].copy(), np.zeros(period, np.float32)
+    def step():
+        adapter.process(inp, out)
+
+    def warm():  # through every branch: a block gathered, processed and queued
+        for _ in range(4):
+            step()
+
+    assert allocation_rounds(step, 2000, rounds=1, warm=warm) == [(0, 0)]

@@ -1,11 +1,17 @@
 """How a kernel that runs on the audio thread is compiled.
 
-:func:`rt_kernel` is numba's ``njit`` with the on-disk cache, the GIL released, and numba's
-reference-counted runtime (NRT) off. Without the runtime, a call from Python unboxes each array
-argument into a plain struct; with it, each array argument costs one 48-byte record from the heap
-for the length of the call (tracemalloc sees it). Off, a kernel also cannot allocate an array at
-all: a kernel that tried would not compile, so "allocates nothing" is checked by the compiler
-for every kernel, not only by the tests' counters.
+:func:`rt_kernel` is numba's ``njit`` with the on-disk cache and numba's reference-counted
+runtime (NRT) off. Without the runtime, a call from Python unboxes each array argument into a
+plain struct; with it, each array argument costs one 48-byte record from the heap for the length
+of the call (tracemalloc sees it). Off, a kernel also cannot allocate an array at all: a kernel
+that tried would not compile, so "allocates nothing" is checked by the compiler for every
+kernel, not only by the tests' counters.
+
+The GIL stays held (no ``nogil``): releasing it around each of a hop's calls made every call a
+point where a Python thread waiting for the interpreter (OSC, MIDI, the recorder, the session's
+loop) took it, for up to the switch interval, in the middle of the audio thread's hop. Held, the
+audio thread gives it up only at the interpreter's own switch checks. Nothing runs kernels on two
+threads at once.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ __all__ = ["rt_kernel", "cabs", "angle", "monotonic_ns"]
 
 def rt_kernel(fn=None, **options):
     """Compile ``fn`` for the audio thread (usable as ``@rt_kernel`` or ``@rt_kernel(inline=...)``)."""
-    settings = dict(cache=True, nogil=True, _nrt=False)
+    settings = dict(cache=True, _nrt=False)
     settings.update(options)
     if fn is None:
         return njit(**settings)

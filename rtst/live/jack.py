@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from rtst.dsp.compiled import rt_kernel
 from rtst.errors import DeviceError
 
 __all__ = ["CLIENT_NAME", "import_jack", "server_running", "open_client", "latency_range", "Patchbay",
@@ -264,13 +265,17 @@ class BlockAdapter:
         self._fout = np.zeros(self.block, np.float32)       # [block] output of the last block
         size = 1 << int(self.delay + self.block + self.period).bit_length()
         self._ring = np.zeros(size, np.float32)             # [size] output not yet played
-        self._pos = np.zeros(3, np.int64)                   # fill of _fin, ring write, ring read
+        self._pos = np.zeros(4, np.int64)                   # fill of _fin, ring write, ring read, input read
+        if not self.direct:  # compile the re-blocking now, on scratch copies
+            scratch = np.zeros(self.period, np.float32)
+            _reblock(scratch, scratch.copy(), True, self._pos.copy(), self._fin.copy(), self._fout.copy(),
+                     self._ring.copy(), self.period)
         self.reset()
 
     def reset(self) -> None:
         """Empty the gathered input and the output ring (the processor is the caller's)."""
         self._ring.fill(0)
-        self._pos[:] = (0, self.delay, 0)
+        self._pos[:] = (0, self.delay, 0, 0)
 
     def process(self, inp: np.ndarray, out: np.ndarray) -> None:
         """One callback: ``inp`` float32 [n] in, ``out`` float32 [n] written, ``n = period``.
@@ -282,44 +287,69 @@ class BlockAdapter:
         ValueError
             A re-blocked callback whose size is not the period (the ring was sized for it).
         """
-        n = inp.shape[0]
         if self.direct:
             self.processor.process(inp, out)
             if self.telemetry is not None:
                 self.telemetry.write_audio(inp, out)
             return
-        if n != self.period:
-            raise ValueError("callback size differs from the period")
-        block, ring, pos = self.block, self._ring, self._pos
-        mask = ring.shape[0] - 1
-        fill, w, r = int(pos[0]), int(pos[1]), int(pos[2])
-        i = 0
-        while i < n:
-            take = min(block - fill, n - i)
-            self._fin[fill:fill + take] = inp[i:i + take]
-            fill += take
-            i += take
-            if fill == block:
-                self.processor.process(self._fin, self._fout)
-                if self.telemetry is not None:
-                    self.telemetry.write_audio(self._fin, self._fout)
-                _ring_write(ring, w & mask, self._fout)
-                w += block
-                fill = 0
-        _ring_read(ring, r & mask, out)
-        pos[0], pos[1], pos[2] = fill, w, r + n
+        first = True
+        while True:
+            state = _reblock(inp, out, first, self._pos, self._fin, self._fout, self._ring, self.period)
+            if state == _REBLOCK_DONE:
+                return
+            if state == _REBLOCK_WRONG_SIZE:
+                raise ValueError("callback size differs from the period")
+            self.processor.process(self._fin, self._fout)
+            if self.telemetry is not None:
+                self.telemetry.write_audio(self._fin, self._fout)
+            first = False
 
 
-def _ring_write(ring, start, data) -> None:
-    first = min(data.shape[0], ring.shape[0] - start)
-    ring[start:start + first] = data[:first]
-    ring[:data.shape[0] - first] = data[first:]
+# what _reblock asks of its caller
+_REBLOCK_DONE, _REBLOCK_FULL, _REBLOCK_WRONG_SIZE = 0, 1, 2
+# indices into BlockAdapter._pos
+_FILL, _WRITE, _READ, _AT = range(4)
 
 
-def _ring_read(ring, start, out) -> None:
-    first = min(out.shape[0], ring.shape[0] - start)
-    out[:first] = ring[start:start + first]
-    out[first:] = ring[:out.shape[0] - first]
+@rt_kernel
+def _reblock(inp, out, first, pos, fin, fout, ring, period):
+    """Gather the callback's input into whole blocks and play the output ring, in compiled code.
+
+    Returns :data:`_REBLOCK_FULL` when ``fin`` holds a whole block: the caller processes it into
+    ``fout`` and calls again (``first`` False), which queues ``fout`` in the ring and goes on;
+    :data:`_REBLOCK_DONE` once ``out`` is written. Real-time safe.
+    """
+    n = inp.shape[0]
+    if n != period:
+        return _REBLOCK_WRONG_SIZE
+    block = fin.shape[0]
+    mask = ring.shape[0] - 1
+    if first:
+        pos[_AT] = 0
+    else:  # the block gathered last time was processed: queue its output
+        w = pos[_WRITE]
+        for j in range(block):
+            ring[(w + j) & mask] = fout[j]
+        pos[_WRITE] = w + block
+    i = pos[_AT]
+    fill = pos[_FILL]
+    while i < n:
+        take = min(block - fill, n - i)
+        for j in range(take):
+            fin[fill + j] = inp[i + j]
+        fill += take
+        i += take
+        if fill == block:
+            pos[_FILL] = 0
+            pos[_AT] = i
+            return _REBLOCK_FULL
+    pos[_FILL] = fill
+    pos[_AT] = i
+    r = pos[_READ]
+    for j in range(n):
+        out[j] = ring[(r + j) & mask]
+    pos[_READ] = r + n
+    return _REBLOCK_DONE
 
 
 class _NoStatus:
@@ -380,11 +410,26 @@ class JackDuplex:
         self._indata = np.zeros((max_frames, 1), np.float32)           # [max_frames, 1]
         self._outdata = np.zeros((max_frames, channels), np.float32)   # [max_frames, channels]
         self._status = _NoStatus()
+        self._max_frames = max_frames
+        self._view_frames = -1
+        self._ind = self._outd = None
+        # the C handles, for the compiled cycle (the client object stays referenced: _client)
+        from rtst.live.jack_cycle import pointer_of
+
+        self._client_ptr = pointer_of(client._ptr)
+        self._in_ptr = pointer_of(self.inport._ptr)
+        self._out_ptrs = np.array([pointer_of(p._ptr) for p in self.outports], dtype=np.uintp)
         #: Frames from the start of each cycle to the callback's start (JACK's cycle clock): the
         #: wake-up delay, where a wait for the interpreter shows (ring of WAKE_CAPACITY, count).
         self.wake_frames = np.zeros(WAKE_CAPACITY, dtype=np.int64)
         self.wake_count = np.zeros(1, dtype=np.int64)
-        self._clock = client   # stop() drops self.client before the last cycles have run
+        self._client = client   # its C handle is used by the cycle: stop() drops self.client before the last cycles ran
+        # compile (or load) the cycle's kernels now, never on the audio thread
+        from rtst.live import jack_cycle
+
+        self._pull, self._push, self._silence = jack_cycle.compiled_for(
+            self._client_ptr, self._in_ptr, self.period, self._indata, self._outdata, self._out_ptrs,
+            self.wake_frames, self.wake_count)
         self._active = False
         self._running = False
         #: Why the server ended the client, when it did (None while it runs or after stop()).
@@ -400,26 +445,22 @@ class JackDuplex:
 
     # ---------------------------------------------------------------- JACK's threads
     def _process(self, frames):
-        """JACK process callback. Real-time safe: copies between the ports and preallocated
-        buffers around the stream callback; no lock, log or I/O."""
-        late = self._clock.frames_since_cycle_start
-        n = self.wake_count[0]
-        self.wake_frames[n & (WAKE_CAPACITY - 1)] = late
-        self.wake_count[0] = n + 1
+        """JACK process callback. Real-time safe: compiled copies between the ports and
+        preallocated buffers around the stream callback (:mod:`rtst.live.jack_cycle`); no
+        object made, no lock, log or I/O."""
+        if frames > self._max_frames:
+            self._silence(self._out_ptrs, frames)
+            return
+        self._pull(self._client_ptr, self._in_ptr, frames, self._indata, self.wake_frames, self.wake_count)
         if not self._running:
             # activated, not yet started: the stream callback runs from start()'s return on,
             # as a PortAudio stream's does (a recorder started after it misses nothing)
-            for port in self.outports:
-                port.get_array().fill(0)
+            self._silence(self._out_ptrs, frames)
             return
-        ind = self._indata[:frames]
-        outd = self._outdata[:frames]
-        ind[:, 0] = self.inport.get_array()
-        self._callback(ind, outd, frames, None, self._status)
-        k = 0
-        for port in self.outports:
-            port.get_array()[:] = outd[:, k]
-            k += 1
+        if frames != self._view_frames:  # views of the period's size, made once (JACK's period is fixed)
+            self._ind, self._outd, self._view_frames = self._indata[:frames], self._outdata[:frames], frames
+        self._callback(self._ind, self._outd, frames, None, self._status)
+        self._push(self._out_ptrs, frames, self._outdata)
 
     def _xrun(self, delay_us):
         if self._on_xrun is not None:

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from rtst.config import StreamConfig
+from rtst.dsp.compiled import monotonic_ns, rt_kernel
 from rtst.dsp.ringbuffer import ring_history
 from rtst.engine import Processor
 from rtst.errors import DeviceError, ParameterError
@@ -48,6 +49,68 @@ SWITCH_INTERVAL_S = 2e-4
 XRUN_LOG_CAPACITY = 256
 #: Callback compute times kept (ring), per callback.
 CALLBACK_TIMES_CAPACITY = 1 << 16
+
+
+@rt_kernel
+def _callback_started(clock):
+    """Note the callback's start time. Real-time safe."""
+    clock[2] = monotonic_ns(clock[0:2])
+
+
+@rt_kernel
+def _take_input(indata, inp):
+    """``inp[i] = indata[i, 0]`` for the ``inp.shape[0]`` frames of the callback. Real-time safe."""
+    for i in range(inp.shape[0]):
+        inp[i] = indata[i, 0]
+
+
+@rt_kernel
+def _give_output(out, outdata):
+    """Every output channel gets the effect's mono output. Real-time safe."""
+    for i in range(out.shape[0]):
+        for k in range(outdata.shape[1]):
+            outdata[i, k] = out[i]
+
+
+@rt_kernel
+def _callback_done(clock, frames, sample_rate, counters, callback_ns, miss_frames, frames_done):
+    """Close the callback's books: frames done, its compute time in the ring, a deadline miss if
+    it took longer than its frames last. Real-time safe."""
+    frames_done[0] += frames
+    elapsed = monotonic_ns(clock[0:2]) - clock[2]
+    n = counters[CALLBACKS]
+    callback_ns[n & (callback_ns.shape[0] - 1)] = elapsed
+    counters[CALLBACKS] = n + 1
+    if elapsed * sample_rate > frames * 1_000_000_000:
+        m = counters[DEADLINE_MISSES]
+        if m < miss_frames.shape[0]:
+            miss_frames[m] = frames_done[0] - frames
+        counters[DEADLINE_MISSES] = m + 1
+
+
+@rt_kernel
+def _count_xrun(counters, xrun_frames, frames_done):
+    """One xrun the server reported: counted as an input overflow and an output underflow (as
+    PortAudio's JACK host reported it), time-stamped while the log has room. Real-time safe."""
+    x = counters[XRUNS]
+    if x < xrun_frames.shape[0]:
+        xrun_frames[x] = frames_done[0]
+    counters[XRUNS] = x + 1
+    counters[IN_OVERFLOW] += 1
+    counters[OUT_UNDERFLOW] += 1
+
+
+def _warm_callback_kernels(effect) -> None:
+    """Compile the callback's kernels on scratch copies of the effect's buffers."""
+    one_in = np.zeros((1, 1), np.float32)
+    one_out = np.zeros((1, effect.output_channels), np.float32)
+    mono = np.zeros(1, np.float32)
+    _callback_started(np.zeros(3, np.int64))
+    _count_xrun(np.zeros_like(effect._counters), np.zeros_like(effect._xrun_frames), np.zeros(1, np.int64))
+    _take_input(one_in, mono)
+    _give_output(mono, one_out)
+    _callback_done(np.zeros(3, np.int64), 1, effect.sample_rate, np.zeros_like(effect._counters),
+                   np.zeros_like(effect._callback_ns), np.zeros_like(effect._miss_frames), np.zeros(1, np.int64))
 
 
 class LiveEffect:
@@ -109,6 +172,11 @@ class LiveEffect:
         self._xrun_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # stream frame of each xrun
         self._miss_frames = np.zeros(XRUN_LOG_CAPACITY, dtype=np.int64)  # ... of each deadline miss
         self._frames_done = np.zeros(1, dtype=np.int64)
+        self._max_block = max_block
+        self._view_frames = -1
+        self._inp = self._outp = None
+        self._clock = np.zeros(3, dtype=np.int64)  # timespec scratch, the callback's start (ns)
+        _warm_callback_kernels(self)
         self._gc_was_enabled = True
         self.started_at = None
         self._io_latency = None
@@ -161,60 +229,54 @@ class LiveEffect:
         """JACK's xrun callback (the server's notification thread). An xrun there is a cycle the
         graph missed: counted as an input overflow and an output underflow, as PortAudio's JACK
         host reported it. Real-time safe: counters only."""
-        c = self._counters
-        x = c[XRUNS]
-        if x < XRUN_LOG_CAPACITY:
-            self._xrun_frames[x] = self._frames_done[0]
-        c[XRUNS] = x + 1
-        c[IN_OVERFLOW] += 1
-        c[OUT_UNDERFLOW] += 1
+        _count_xrun(self._counters, self._xrun_frames, self._frames_done)
 
     def _callback(self, indata, outdata, frames, time_info, status):
         """Stream callback: ``indata`` float32 [frames, 1] in, ``outdata`` float32 [frames,
-        channels] written (PortAudio's, or :class:`~rtst.live.jack.JackDuplex`'s buffers).
+        channels] written (PortAudio's buffers, or :class:`~rtst.live.jack.JackDuplex`'s
+        preallocated ones).
 
-        Real-time safe: no allocation of buffers, no lock, log or I/O."""
-        t0 = time.perf_counter_ns()
-        c = self._counters
+        Real-time safe: compiled copies and counters around the processor; no object made
+        (the clock is read in compiled code, the views of ``frames`` samples are kept from the
+        last callback of that size), no lock, log or I/O."""
+        _callback_started(self._clock)
         if status:
-            x = c[XRUNS]
-            if x < XRUN_LOG_CAPACITY:
-                self._xrun_frames[x] = self._frames_done[0]
-            c[XRUNS] = x + 1
-            if status.input_overflow:
-                c[IN_OVERFLOW] += 1
-            if status.input_underflow:
-                c[IN_UNDERFLOW] += 1
-            if status.output_underflow:
-                c[OUT_UNDERFLOW] += 1
-            if status.output_overflow:
-                c[OUT_OVERFLOW] += 1
+            self._count_status(status)
         try:
-            if frames > self._in.shape[0]:
+            if frames > self._max_block:
                 raise ValueError("block larger than preallocated")
-            inp = self._in[:frames]
-            out = self._out[:frames]
-            np.copyto(inp, indata[:, 0])
+            if frames != self._view_frames:  # only when the block size changes (never on JACK)
+                self._inp, self._outp, self._view_frames = self._in[:frames], self._out[:frames], frames
+            inp, out = self._inp, self._outp
+            _take_input(indata, inp)
             if self._adapter is not None:
                 self._adapter.process(inp, out)  # it hands the telemetry each processed block
             else:
                 self.processor.process(inp, out)
                 if self.telemetry is not None:
                     self.telemetry.write_audio(inp, out)
-            outdata[:] = out[:, None]
+            _give_output(out, outdata)
         except Exception:  # never let an exception kill the stream; the block is silenced
             outdata.fill(0)
-            c[FAILURES] += 1
-        self._frames_done[0] += frames
-        elapsed = time.perf_counter_ns() - t0
-        n = c[CALLBACKS]
-        self._callback_ns[n & (CALLBACK_TIMES_CAPACITY - 1)] = elapsed
-        c[CALLBACKS] = n + 1
-        if elapsed * self.sample_rate > frames * 1_000_000_000:
-            m = c[DEADLINE_MISSES]
-            if m < XRUN_LOG_CAPACITY:
-                self._miss_frames[m] = self._frames_done[0] - frames
-            c[DEADLINE_MISSES] = m + 1
+            self._counters[FAILURES] += 1
+        _callback_done(self._clock, frames, self.sample_rate, self._counters, self._callback_ns, self._miss_frames,
+                       self._frames_done)
+
+    def _count_status(self, status) -> None:
+        """A PortAudio callback flagged under- or overflow (an xrun): counted and time-stamped."""
+        c = self._counters
+        x = c[XRUNS]
+        if x < XRUN_LOG_CAPACITY:
+            self._xrun_frames[x] = self._frames_done[0]
+        c[XRUNS] = x + 1
+        if status.input_overflow:
+            c[IN_OVERFLOW] += 1
+        if status.input_underflow:
+            c[IN_UNDERFLOW] += 1
+        if status.output_underflow:
+            c[OUT_UNDERFLOW] += 1
+        if status.output_overflow:
+            c[OUT_OVERFLOW] += 1
 
     # ---------------------------------------------------------------- control
     def start(self) -> None:
