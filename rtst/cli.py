@@ -432,7 +432,9 @@ def cmd_latency(args) -> int:
         settings = _settings(args, model=args.model or ("identity" if args.preset is None else None))
         lookahead = settings.lookahead if args.phase is None else args.lookahead
         settings = settings.replace(model=IdentityModel(), model_spec="identity", phase=args.phase or "input",
-                                    lookahead=lookahead)
+                                    lookahead=lookahead,
+                                    # the preset's refinements are its method's, not the input phase's
+                                    phase_options=settings.phase_options if args.phase else {})
         processor = settings.processor(args.block_size or settings.stft.hop_length)
         sample_rate, block = processor.stft.sample_rate, processor.block_size
     else:

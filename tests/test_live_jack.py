@@ -496,7 +496,9 @@ def test_latency_through_the_effect_measures_the_added_lookahead_exactly(jack_se
     assert abs(lat["measured"] - lat["io"] - (768 + 256 * lookahead)) <= 1.0
 
 
-@pytest.mark.parametrize("preset, limit_ms", [("low-latency", 12.0), ("default", 25.0)])
+# quality: no round-trip target of its own; its 1024 + 256 samples of I/O (26.7 ms) under 30, and the run
+# proves the preset measures at all (its refinements are not handed to the input phase)
+@pytest.mark.parametrize("preset, limit_ms", [("low-latency", 12.0), ("default", 25.0), ("quality", 30.0)])
 def test_presets_round_trip_within_their_targets(jack_server, tmp_path, preset, limit_ms):
     path = tmp_path / "l.json"
     r = run_latency("--through-effect", "--preset", preset, "--repeats", 4, "--report", path)
