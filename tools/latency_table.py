@@ -58,7 +58,9 @@ def main() -> int:
         loop = r["latency"]["loopback"]
         f = bench["hop_compute_fraction"]
         ms = lambda n: f"{n} ({n / sr * 1e3:.1f} ms)"  # noqa: E731
-        print(f"| `{name}` | {bench['model']} / {bench['phase']} {bench['lookahead']} | {bench['n_fft']} / {bench['hop_length']} "
+        refine = bench.get("phase_options", {}).get("iterations") if bench["lookahead"] else None
+        phase = f"{bench['phase']} {bench['lookahead']}" + (f", {refine} refinements" if refine else "")
+        print(f"| `{name}` | {bench['model']} / {phase} | {bench['n_fft']} / {bench['hop_length']} "
               f"| {ms(lat['algorithmic'])} | {ms(lat['io'])} | {ms(lat['total'])} "
               f"| {loop['mean_samples']:.2f} ± {loop['jitter_samples']:.2f} ({lat['measured'] / sr * 1e3:.2f} ms) "
               f"| {f['p50']:.3f} / {f['p99']:.3f} / {f['p999']:.3f} / {f['max']:.3f} | {bench['rtf']:.3f} |")
