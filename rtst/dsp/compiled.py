@@ -21,7 +21,7 @@ import time
 
 from numba import njit, types
 
-__all__ = ["rt_kernel", "cabs", "angle", "monotonic_ns"]
+__all__ = ["rt_kernel", "cabs", "angle", "monotonic_ns", "start_timer", "elapsed_ns", "TIMER_SLOTS"]
 
 
 def rt_kernel(fn=None, **options):
@@ -97,3 +97,19 @@ def monotonic_ns(timespec):
     int64 [2] scratch (seconds, nanoseconds: ``struct timespec`` on 64-bit POSIX)."""
     _clock_gettime(_MONOTONIC, timespec.ctypes.data)
     return timespec[0] * 1_000_000_000 + timespec[1]
+
+
+#: int64 slots of a timer: a timespec scratch (2) and the start (ns).
+TIMER_SLOTS = 3
+
+
+@rt_kernel
+def start_timer(timer):
+    """Start ``timer`` (int64 [>= TIMER_SLOTS]). Real-time safe."""
+    timer[2] = monotonic_ns(timer[0:2])
+
+
+@rt_kernel(inline="always")
+def elapsed_ns(timer):
+    """Nanoseconds since :func:`start_timer` on ``timer``. Real-time safe."""
+    return monotonic_ns(timer[0:2]) - timer[2]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from rtst.dsp.compiled import monotonic_ns, rt_kernel
+from rtst.dsp.compiled import TIMER_SLOTS, elapsed_ns, rt_kernel, start_timer
 
 from rtst.config import StftConfig
 from rtst.validate import require_float, require_int
@@ -54,9 +54,9 @@ TIMING_CAPACITY = 1 << 16
 # indices into the int64 counters array
 _FILL, _OUT_W, _OUT_R, _DRY_W, _SANITISED, _BAD_FRAMES, _CLIPPED, _UNDERRUNS, _HOPS, _TIMED = range(10)
 _N_COUNTERS = 10
-# indices into the int64 clock array: a timespec scratch, the hop's start (ns) and its compute time
-_TS, _HOP_START, _ELAPSED = 0, 2, 3
-_N_CLOCK = 4
+# the int64 clock array: a timer (rtst.dsp.compiled) and the hop's compute time after it
+_ELAPSED = TIMER_SLOTS
+_N_CLOCK = TIMER_SLOTS + 1
 # indices into the int64 cursor of process(): where the block's chunk and its ingest stand
 _CHUNK_AT, _INGEST_AT = 0, 1
 
@@ -236,16 +236,10 @@ def _advance(block, out, first, cursor, chunk, in_buf, hop, dry_ring, out_ring, 
 
 
 @rt_kernel
-def _start_clock(clock):
-    """Note the hop's start time. Real-time safe."""
-    clock[_HOP_START] = monotonic_ns(clock[_TS:_HOP_START])
-
-
-@rt_kernel
 def _record_time(ring, counters, clock):
-    """Store the hop's compute time (since :func:`_start_clock`) in the timing ring and in
+    """Store the hop's compute time (since ``start_timer(clock)``) in the timing ring and in
     ``clock[_ELAPSED]``. Real-time safe."""
-    elapsed = monotonic_ns(clock[_TS:_HOP_START]) - clock[_HOP_START]
+    elapsed = elapsed_ns(clock)
     clock[_ELAPSED] = elapsed
     i = counters[_TIMED]
     ring[i & (ring.shape[0] - 1)] = elapsed
@@ -472,7 +466,7 @@ class Processor:
 
     def _run_hop(self) -> None:
         """Analysis -> model -> phase -> synthesis for the frame just completed. Real-time safe."""
-        _start_clock(self._clock)
+        start_timer(self._clock)
         # the plan's tables one by one: a starred call would build an argument tuple per hop
         bitrev, twiddle, split, work = self._fft_tables
         analyse_frame(self._in_buf, self._window, self._spec_in, self.mag_in, self._scratch, bitrev, twiddle, split,

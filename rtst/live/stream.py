@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from rtst.config import StreamConfig
-from rtst.dsp.compiled import monotonic_ns, rt_kernel
+from rtst.dsp.compiled import TIMER_SLOTS, elapsed_ns, rt_kernel, start_timer
 from rtst.dsp.ringbuffer import ring_history
 from rtst.engine import Processor
 from rtst.errors import DeviceError, ParameterError
@@ -52,12 +52,6 @@ CALLBACK_TIMES_CAPACITY = 1 << 16
 
 
 @rt_kernel
-def _callback_started(clock):
-    """Note the callback's start time. Real-time safe."""
-    clock[2] = monotonic_ns(clock[0:2])
-
-
-@rt_kernel
 def _take_input(indata, inp):
     """``inp[i] = indata[i, 0]`` for the ``inp.shape[0]`` frames of the callback. Real-time safe."""
     for i in range(inp.shape[0]):
@@ -77,7 +71,7 @@ def _callback_done(clock, frames, sample_rate, counters, callback_ns, miss_frame
     """Close the callback's books: frames done, its compute time in the ring, a deadline miss if
     it took longer than its frames last. Real-time safe."""
     frames_done[0] += frames
-    elapsed = monotonic_ns(clock[0:2]) - clock[2]
+    elapsed = elapsed_ns(clock)
     n = counters[CALLBACKS]
     callback_ns[n & (callback_ns.shape[0] - 1)] = elapsed
     counters[CALLBACKS] = n + 1
@@ -105,11 +99,11 @@ def _warm_callback_kernels(effect) -> None:
     one_in = np.zeros((1, 1), np.float32)
     one_out = np.zeros((1, effect.output_channels), np.float32)
     mono = np.zeros(1, np.float32)
-    _callback_started(np.zeros(3, np.int64))
+    start_timer(np.zeros(TIMER_SLOTS, np.int64))
     _count_xrun(np.zeros_like(effect._counters), np.zeros_like(effect._xrun_frames), np.zeros(1, np.int64))
     _take_input(one_in, mono)
     _give_output(mono, one_out)
-    _callback_done(np.zeros(3, np.int64), 1, effect.sample_rate, np.zeros_like(effect._counters),
+    _callback_done(np.zeros(TIMER_SLOTS, np.int64), 1, effect.sample_rate, np.zeros_like(effect._counters),
                    np.zeros_like(effect._callback_ns), np.zeros_like(effect._miss_frames), np.zeros(1, np.int64))
 
 
@@ -175,7 +169,7 @@ class LiveEffect:
         self._max_block = max_block
         self._view_frames = -1
         self._inp = self._outp = None
-        self._clock = np.zeros(3, dtype=np.int64)  # timespec scratch, the callback's start (ns)
+        self._clock = np.zeros(TIMER_SLOTS, dtype=np.int64)  # the callback's timer
         _warm_callback_kernels(self)
         self._gc_was_enabled = True
         self.started_at = None
@@ -239,7 +233,7 @@ class LiveEffect:
         Real-time safe: compiled copies and counters around the processor; no object made
         (the clock is read in compiled code, the views of ``frames`` samples are kept from the
         last callback of that size), no lock, log or I/O."""
-        _callback_started(self._clock)
+        start_timer(self._clock)
         if status:
             self._count_status(status)
         try:
