@@ -145,6 +145,86 @@ def stalls(log: ServerLog) -> int:
                if (e["timer_late_us"] or 0) >= STALL_US or "Triggered" in e["clients"].values())
 
 
+def test_live_is_the_jack_client_rtst_and_both_outputs_carry_the_effect(jack_server, tmp_path):
+    """`rtst live` on JACK is its own client `rtst` with ports in_1, out_1, out_2 (1-based, like the
+    server's system ports), wired to the physical ports when it starts; a chirp played into in_1
+    comes out of out_1 and of out_2, each delayed by the reported latency to the sample."""
+    report_path = tmp_path / "live.json"
+    effect = subprocess.Popen(
+        [sys.executable, "-m", "rtst", "live", "--model", "identity", "--phase", "input",
+         "--duration", "8", "--report", str(report_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    probe = LoopProbe()
+    sr = jack_server["sample_rate"]
+    sig = np.zeros(int(1.2 * sr), np.float32)
+    sig[4800:4800 + sr // 2] = chirp(sr // 2, sr)
+    takes = []
+    try:
+        ins, outs = probe.wait_for_ports("rtst")
+        assert [p.name for p in ins] == ["rtst:in_1"]
+        assert [p.name for p in outs] == ["rtst:out_1", "rtst:out_2"]
+        assert not probe.client.get_ports("^PortAudio:")
+        pb = probe.patchbay
+        assert [p.name for p in pb.connections(ins[0])] == ["system:capture_1"]
+        assert [[p.name for p in pb.connections(o)] for o in outs] == [["system:playback_1"], ["system:playback_2"]]
+        for out in outs:
+            probe.patch(ins[0], out)
+            time.sleep(0.5)
+            takes.append((out.name, probe.play_and_record(sig), probe.xruns))
+        stdout, stderr = effect.communicate(timeout=60)  # the probe stays wired until the effect reports
+    finally:
+        probe.close()
+        if effect.poll() is None:
+            effect.kill()
+    assert effect.returncode == 0, stderr
+    report = json.loads(report_path.read_text())
+    assert report["stream"]["input_device"] == "rtst:in_1"
+    assert report["stream"]["output_device"] == "rtst:out_1, rtst:out_2"
+    lat = report["latency_samples"]["total"]
+    for name, rec, xruns in takes:
+        lag = find_lag(sig, rec)
+        print(f"{name}: reported {lat}, measured lag {lag}, probe xruns so far {xruns}")
+        assert lag == lat, name
+        assert_take_is_input(rec, sig, lag, xruns + report["stream"]["xruns"], tone=slice(4800, 4800 + sr // 2),
+                             name=name)
+
+
+def test_live_stops_cleanly_with_one_line_when_the_jack_server_goes_away(jack_server, tmp_path):
+    """A server of its own (named, beside the session's): `rtst live` on it exits within seconds
+    with status 1 and a one-line error when the server shuts down under it, no hang, no crash."""
+    from rtst.testing.jack import server_env, start_dummy_server
+
+    name = f"rtst-shutdown-{os.getpid()}"
+    with open(tmp_path / "jackd.log", "w") as log:
+        server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
+    if server is None:
+        pytest.skip("a second jackd did not start")
+    effect = None
+    try:
+        effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "60"],
+                                  env=server_env(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while "rtst:in_1\n   system:capture_1" not in subprocess.run(
+                ["jack_lsp", "-c"], capture_output=True, text=True, env=server_env(name)).stdout:
+            assert time.monotonic() < deadline and effect.poll() is None, "rtst live did not come up"
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    t0 = time.monotonic()
+    try:
+        stdout, stderr = effect.communicate(timeout=30)
+    finally:
+        if effect.poll() is None:
+            effect.kill()
+    print(f"exited {time.monotonic() - t0:.2f} s after the server, status {effect.returncode}: {stderr}")
+    assert effect.returncode == 1
+    ours = [line for line in stderr.splitlines() if line.startswith("rtst live:")]
+    assert len(ours) == 1 and ours[0].startswith("rtst live: error: the audio stream stopped unexpectedly: "), stderr
+    assert "JACK" in ours[0], stderr  # the server's reason, passed on
+
+
 def assert_overruns_rare(report, limit=0.01):
     """Fewer than ``limit`` of the callbacks overran their block, and fewer than ``limit`` of the
     hops their hop (the engine's own count: a JACK period may span several hops, so a hop can
