@@ -303,6 +303,14 @@ def cmd_demo(args) -> int:
     return cmd_render(args)
 
 
+#: How often `rtst live --report` rewrites its report while it runs.
+REPORT_EVERY_S = 0.5
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_live(args) -> int:
     from rtst.config import StreamConfig
     from rtst.errors import ParameterError
@@ -342,6 +350,12 @@ def cmd_live(args) -> int:
     # differences count every xrun and deadline miss in it. The handler runs on the main thread.
     marks = []
     previous_usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: marks.append(session.mark()))
+    # SIGTERM ends the run as Ctrl-C does: the recording and the report are finalised, exit 0
+    previous_term = signal.signal(signal.SIGTERM, _interrupt)
+
+    def progress() -> dict:
+        return {**session.figures(), "marks": marks, "complete": False, "written_monotonic_s": time.monotonic()}
+
     try:
         session.start()
         io_latency = effect.io_latency_samples
@@ -359,20 +373,36 @@ def cmd_live(args) -> int:
             file=sys.stderr, flush=True,
         )
         deadline = None if args.duration is None else time.monotonic() + args.duration
+        next_report = time.monotonic()
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic())))
             session.check()
+            if args.report and time.monotonic() >= next_report:
+                # a report no older than REPORT_EVERY_S even if the process is killed (SIGKILL)
+                _write_report(args, live_report(processor, effect, stream_config, preset=settings.preset,
+                                                extra=progress()))
+                next_report = time.monotonic() + REPORT_EVERY_S
     except KeyboardInterrupt:
         pass
     finally:
+        # a second Ctrl-C or SIGTERM must not cut the finalising short
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGUSR1, previous_usr1)
-        session_extra = session.stop()
-    session_extra["marks"] = marks
+        try:
+            session_extra = session.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous_term)
+    session_extra.update(marks=marks, complete=True, written_monotonic_s=time.monotonic())
     report = live_report(processor, effect, stream_config, preset=settings.preset, extra=session_extra)
     _write_report(args, report)
     stream = report["stream"]
+    gaps = session_extra["interruptions"]
     print(f"live: {stream['callbacks']} callbacks, {stream['xruns']} xruns, "
-          f"{stream['deadline_misses']} deadline misses", file=sys.stderr)
+          f"{stream['deadline_misses']} deadline misses"
+          + (f", {len(gaps)} interruptions ({sum(g['duration_s'] for g in gaps):.1f} s)" if gaps else ""),
+          file=sys.stderr)
     for capture in session_extra.get("captures", []):
         print(f"live: capture of {capture['seconds']:.1f} s: {capture['status']}"
               + (f", {capture['model']}" if capture["model"] else "")

@@ -307,7 +307,10 @@ def test_control_process_takes_an_osc_flood_and_the_last_value_wins(rig, capfd):
         counters = control.stop()
     assert control.proc.returncode == 0
     assert counters["osc"] == {"received": 10_004, "errors": 1}
-    assert counters["accepted"] == 10_002 and counters["forwards"] <= counters["applied"] < 2_000
+    # merged twice, the last value winning: into forwards in the control process, and here while
+    # the rig is busy (a model swap): far fewer applied than accepted, the final values all there
+    assert counters["accepted"] == 10_002 and counters["forwards"] <= counters["accepted"]
+    assert 2 <= counters["applied"] < 2_000
     assert counters["refused"] == 0
     assert "rtst osc: /rtst/mix: mix='loud' must be a number" in capfd.readouterr().err
 

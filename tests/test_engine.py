@@ -500,3 +500,61 @@ def test_block_adapter_is_the_processor_delayed_by_its_reported_delay_and_alloca
             step()
 
     assert allocation_rounds(step, 2000, rounds=1, warm=warm) == [(0, 0)]
+
+
+@pytest.mark.xfail(strict=True, reason="found by this test, not fixed yet: the bypass crossfade (equal gain) between a wet "
+                   "signal whose phase differs from the dry one (any phase method but input) partly cancels: "
+                   "steps of 7-10 dB measured where bypass toggles right after a model or phase switch")
+def test_random_switching_stays_within_the_crossfade_bounds():
+    """1000 random model / phase / morph / bypass changes, one every 10.7 ms of a steady tone, each
+    applied as soon as the engine is free for it (as the Rig does; the last value of each control
+    wins): the output's level never steps by more than 3 dB between 5.3 ms blocks, the bound of
+    each control alone (test_morph_sweep_and_model_swap_are_glitch_free)."""
+    import random
+
+    from rtst.model import load_model
+    from rtst.presets import resolve
+
+    sr, hop = 48000, 256
+    proc = resolve(model="cello").processor(hop)
+    models = {name: load_model(name) for name in ("cello", "identity", "organ")}
+    morph_model = load_model("organ")
+    proc.set_morph_model(morph_model)
+    t = np.arange(12 * sr) / sr
+    x = (0.2 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))).astype(np.float32)
+    y = np.zeros_like(x)
+    rng = random.Random(0)
+    pending = {}
+    for block, i in enumerate(range(0, x.size, hop)):
+        if 100 <= block < 2100 and block % 2 == 0:
+            name, value = rng.choice([("model", rng.choice(list(models))),
+                                      ("phase", rng.choice(["guided", "rtpghi", "hybrid", "input"])),
+                                      ("morph", rng.random()), ("bypass", rng.random() < 0.5)])
+            pending[name] = value
+        for name, value in list(pending.items()):
+            if name == "model":
+                if proc.swapping:
+                    continue
+                if proc._models.other is not None:  # the swap needs the second slot: glide the morph out
+                    proc.set_morph(0.0)
+                    if proc.morph_current > 1e-3:
+                        continue
+                    proc.set_morph_model(None)
+                if value != proc.model.name:
+                    proc.swap_model(models[value])
+            elif name == "phase":
+                if proc.phase_switching:
+                    continue
+                if value != proc.phase.name:
+                    proc.set_phase(value)
+            elif name == "morph":
+                if proc.swapping:
+                    continue
+                if proc._models.other is None:
+                    proc.set_morph_model(morph_model)
+                proc.set_morph(value)
+            else:
+                proc.set_bypass(value)
+            del pending[name]
+        proc.process(x[i:i + hop], y[i:i + hop])
+    assert _max_level_step_db(y[100 * hop:2200 * hop], skip_blocks=0) <= 3.0

@@ -189,40 +189,161 @@ def test_live_is_the_jack_client_rtst_and_both_outputs_carry_the_effect(jack_ser
                              name=name)
 
 
-def test_live_stops_cleanly_with_one_line_when_the_jack_server_goes_away(jack_server, tmp_path):
-    """A server of its own (named, beside the session's): `rtst live` on it exits within seconds
-    with status 1 and a one-line error when the server shuts down under it, no hang, no crash."""
+class StderrLines:
+    """A process's stderr lines as they come, each with the time it arrived (time.monotonic())."""
+
+    def __init__(self, proc):
+        import threading
+
+        self.lines = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc):
+        for line in proc.stderr:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def wait_for(self, text: str, timeout: float) -> float | None:
+        """When a line containing ``text`` arrived (waiting up to ``timeout`` s for it), or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, line in self.lines:
+                if text in line:
+                    return at
+            time.sleep(0.02)
+        return None
+
+    def text(self) -> str:
+        self._thread.join(timeout=10)
+        return "\n".join(line for _, line in self.lines)
+
+
+def _connections(server_name):
+    from rtst.testing.jack import server_env
+
+    return subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, env=server_env(server_name)).stdout
+
+
+def test_live_rides_out_a_jack_server_restart(jack_server, tmp_path):
+    """A server of its own (named, beside the session's), killed under `rtst live --record` and
+    started again 2 s later: rtst says so in one line within 1 s, is back on the new server with
+    its own connections within 3 s of it, and keeps playing and recording until --duration ends
+    it with status 0; the report lists the gap in `interruptions`."""
     from rtst.testing.jack import server_env, start_dummy_server
 
-    name = f"rtst-shutdown-{os.getpid()}"
-    with open(tmp_path / "jackd.log", "w") as log:
-        server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
+    name = f"rtst-restart-{os.getpid()}"
+    log = open(tmp_path / "jackd.log", "w")
+    server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
     if server is None:
         pytest.skip("a second jackd did not start")
-    effect = None
+    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
+    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "14",
+                               "--record", str(take), "--report", str(report_path)],
+                              env=server_env(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = StderrLines(effect)
     try:
-        effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "60"],
-                                  env=server_env(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
-        while "rtst:in_1\n   system:capture_1" not in subprocess.run(
-                ["jack_lsp", "-c"], capture_output=True, text=True, env=server_env(name)).stdout:
+        while "rtst:in_1\n   system:capture_1" not in _connections(name):
             assert time.monotonic() < deadline and effect.poll() is None, "rtst live did not come up"
             time.sleep(0.1)
-        time.sleep(0.5)
-    finally:
-        server.terminate()
+        wired = _connections(name)
+        time.sleep(1.0)
+        server.kill()
         server.wait(timeout=10)
-    t0 = time.monotonic()
-    try:
-        stdout, stderr = effect.communicate(timeout=30)
+        killed = time.monotonic()
+        noticed = err.wait_for("waiting for the JACK server", 5.0)
+        time.sleep(max(0.0, 2.0 - (time.monotonic() - killed)))
+        server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
+        assert server is not None, "the server did not start again"
+        restarted = time.monotonic()
+        back = err.wait_for("runs again", 10.0)
+        rewired = _connections(name)
+        stdout, _ = effect.communicate(timeout=60)
     finally:
         if effect.poll() is None:
             effect.kill()
-    print(f"exited {time.monotonic() - t0:.2f} s after the server, status {effect.returncode}: {stderr}")
-    assert effect.returncode == 1
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        log.close()
+    stderr = err.text()
+    print(stderr)
+    assert effect.returncode == 0, stderr
+    assert noticed is not None and noticed - killed <= 1.0, f"noticed {None if noticed is None else noticed - killed} s after"
+    assert back is not None and back - restarted <= 3.0, f"back {None if back is None else back - restarted} s after"
     ours = [line for line in stderr.splitlines() if line.startswith("rtst live:")]
-    assert len(ours) == 1 and ours[0].startswith("rtst live: error: the audio stream stopped unexpectedly: "), stderr
-    assert "JACK" in ours[0], stderr  # the server's reason, passed on
+    assert len(ours) == 2, ours  # one line for the loss, one for the return
+    own = lambda text: sorted(line for line in text.splitlines() if "rtst:" in line or line.startswith("   "))  # noqa: E731
+    assert "rtst:out_2\n   system:playback_2" in rewired and own(rewired) == own(wired), (wired, rewired)
+    report = json.loads(report_path.read_text())
+    assert report["complete"] is True
+    (gap,) = report["interruptions"]
+    assert 1.5 <= gap["duration_s"] <= 2.0 + 3.5 and ("JACK" in gap["cause"] or "server" in gap["cause"]), gap
+    # it played on: the callbacks of the 14 s less the gap (128-frame periods), give or take a second
+    period_s = 128 / jack_server["sample_rate"]
+    assert report["stream"]["callbacks"] >= (14 - gap["duration_s"] - 1.5) / period_s, report["stream"]
+    import soundfile as sf
+
+    info = sf.info(str(take))
+    assert info.channels == 2 and info.duration >= 14 - gap["duration_s"] - 2.0, info
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_live_ends_cleanly_on_ctrl_c_and_sigterm(jack_server, tmp_path, sig):
+    """Ctrl-C (SIGINT) and SIGTERM end `rtst live --record --report` with status 0, a finished
+    recording and the complete report."""
+    import signal
+
+    import soundfile as sf
+
+    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
+    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--record", str(take),
+                               "--report", str(report_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    err = StderrLines(effect)
+    try:
+        assert err.wait_for("Ctrl-C stops", 60.0) is not None, "rtst live did not come up"
+        time.sleep(2.0)
+        effect.send_signal(getattr(signal, sig))
+        effect.wait(timeout=30)
+    finally:
+        if effect.poll() is None:
+            effect.kill()
+    stderr = err.text()
+    assert effect.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    report = json.loads(report_path.read_text())
+    assert report["complete"] is True and report["interruptions"] == []
+    assert report["record"]["seconds"] >= 1.5 and report["record"]["error"] is None
+    info = sf.info(str(take))
+    assert abs(info.duration - report["record"]["seconds"]) < 0.01
+
+
+def test_live_killed_leaves_a_readable_recording_and_a_fresh_report(jack_server, tmp_path):
+    """SIGKILL: nothing is finalised, yet the recording reads and the report, rewritten every
+    0.5 s atomically, is no more than 1 s old."""
+    import soundfile as sf
+
+    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
+    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--record", str(take),
+                               "--report", str(report_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    err = StderrLines(effect)
+    try:
+        assert err.wait_for("Ctrl-C stops", 60.0) is not None, "rtst live did not come up"
+        time.sleep(3.0)
+        effect.kill()
+        killed = time.monotonic()
+        effect.wait(timeout=30)
+    finally:
+        if effect.poll() is None:
+            effect.kill()
+    report = json.loads(report_path.read_text())
+    assert report["complete"] is False
+    assert killed - report["written_monotonic_s"] <= 1.0, killed - report["written_monotonic_s"]
+    assert report["stream"]["callbacks"] > 0
+    rec, rate = sf.read(take, dtype="float32")
+    assert rate == jack_server["sample_rate"] and rec.shape[1] == 2 and rec.shape[0] >= 2.0 * rate
 
 
 def assert_overruns_rare(report, limit=0.01):
@@ -458,6 +579,108 @@ def test_rig_controls_over_osc_and_jack_midi_reach_the_audio_and_the_recording(j
     seg = slice(first + 2400, first + sr // 2)
     np.testing.assert_allclose(rec[seg.start + engine_lag:seg.stop + engine_lag, 1], rec[seg, 0], atol=1e-4)
     assert find_lag(rec[first:first + sr, 0], rec[first:first + sr, 1]) == engine_lag
+
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_thousand_random_switches_during_a_show(jack_server, reference_client, tmp_path):
+    """1000 random model / phase / morph / bypass changes over OSC in 8 s while a steady tone
+    plays through `rtst live --record`: every change arrives, the last value of each control wins
+    (changes that come while a model swap crossfades are merged), the callback never fails, memory
+    stays flat after the first switches, and the server blames no more cycles on the effect than
+    on a C client in the same window."""
+    pytest.importorskip("pythonosc")
+    import random
+
+    import soundfile as sf
+    from pythonosc.udp_client import SimpleUDPClient
+
+    port = _free_udp_port()
+    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
+    effect = subprocess.Popen(
+        [sys.executable, "-m", "rtst", "live", "--model", "cello", "--models", "identity", "organ",
+         "--morph-model", "organ", "--osc", str(port), "--record", str(take), "--duration", "14",
+         "--report", str(report_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    osc = SimpleUDPClient("127.0.0.1", port)
+    probe = LoopProbe()
+    sr = jack_server["sample_rate"]
+    t = np.arange(10 * sr) / sr
+    sig = (0.2 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))).astype(np.float32)
+    sig[:480] *= np.linspace(0, 1, 480, dtype=np.float32)
+    rng = random.Random(0)
+    changes = [rng.choice([("/rtst/model", rng.choice(["cello", "identity", "organ"])),
+                           ("/rtst/phase", rng.choice(["guided", "rtpghi", "hybrid", "input"])),
+                           ("/rtst/morph", rng.random()), ("/rtst/bypass", rng.randint(0, 1))])
+               for _ in range(1000)]
+    try:
+        ins, outs = probe.wait_for_ports("rtst")
+        probe.patch(ins[0], outs[0])
+        time.sleep(1.5)  # the OSC server starts with the stream
+        rss_start = _rss_kib(effect.pid)
+        log = ServerLog(jack_server)
+        log.start()
+        import threading
+
+        def play():
+            probe.play_and_record(sig)
+
+        player = threading.Thread(target=play)
+        player.start()
+        time.sleep(1.0)
+        rss = []
+        for i, (address, value) in enumerate(changes):  # 125 a second
+            osc.send_message(address, value)
+            time.sleep(0.008)
+            if i in (250, 999):
+                rss.append(_rss_kib(effect.pid))
+        player.join(timeout=30)
+        log.stop()
+        rss_end = _rss_kib(effect.pid)
+    finally:
+        probe.close()
+    stdout, stderr = effect.communicate(timeout=60)
+    assert effect.returncode == 0, stderr
+    report = json.loads(report_path.read_text())
+    forwarded = report["control_process"]
+    print(report["osc"], forwarded, report["controls"]["changes"])
+    # every message arrived and was accepted; the rig applied the last value of each control
+    # whenever it was free (a model swap takes a few hundred ms: those in between are merged)
+    assert report["osc"]["received"] == 1000 and report["osc"]["errors"] == 0
+    assert forwarded["changes_forwarded"] == 1000 and forwarded["applied"] >= 50, forwarded
+    assert report["controls"]["changes"] == forwarded["applied"]
+    # memory: the first switches to each model and phase method allocate their buffers (a few
+    # MB); after that it stays flat (the last 750 changes, 6 s)
+    print("RSS KiB", rss_start, rss, rss_end)
+    assert rss_end - rss[0] < 1024, (rss_start, rss, rss_end)
+    assert report["stream"]["callback_failures"] == 0
+    rec, rate = sf.read(take, dtype="float32")
+    out = rec[:, 1]
+    first = int(np.argmax(np.abs(rec[:, 0]) > 0.01))
+    engine_lag = report["latency_samples"]["total"] - report["latency_samples"]["io"]
+    span = slice(first + sr // 2, first + 9 * sr)  # while the changes came
+    steady = out[span.start + engine_lag:span.stop + engine_lag]
+    assert np.sqrt(np.mean(steady ** 2)) > 0.01
+    # an xrun of the probe's playback is a gap in the input itself, which the output carries: the
+    # blocks whose input (aligned) stepped, and the frame after them, are not the effect's steps
+    source_steps = _level_steps_db(rec[span, 0])
+    output_steps = _level_steps_db(steady)
+    gap = np.convolve(source_steps > 1.5, np.ones(2 * 1024 // 256 + 3), mode="same") > 0  # the tone itself: 0.9
+    # the level steps themselves are judged without xruns in the way, in tests/test_engine.py
+    # (test_random_switching_stays_within_the_crossfade_bounds); printed here
+    print(f"largest output step {output_steps.max():.2f} dB, {output_steps[~gap].max():.2f} dB away from "
+          f"{int((source_steps > 1.5).sum())} input gaps")
+    assert_effect_not_blamed(log, reference_client, "switching")
+
+
+def _level_steps_db(y, block=256):
+    """Change of level (RMS dB) between consecutive 256-sample blocks (as tests/test_engine.py)."""
+    b = y[:y.size // block * block].reshape(-1, block).astype(np.float64)
+    level = 20 * np.log10(np.sqrt((b ** 2).mean(axis=1)) + 1e-12)
+    return np.abs(np.diff(level))
 
 
 def test_view_open_and_redrawing_does_not_hold_up_the_audio_at_low_latency(jack_server, tmp_path):

@@ -225,7 +225,13 @@ class ControlProcess:
         self.osc_address = None if reply["ready"]["osc"] is None else tuple(reply["ready"]["osc"])
         #: The MIDI input's name, or None.
         self.midi_port_name = reply["ready"]["midi_port"]
+        self._pending = {}
+        self._pending_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._ended = False  # the control process sent its final counters (or is gone)
+        self._reader = threading.Thread(target=self._read, name="rtst-control-read", daemon=True)
         self._thread = threading.Thread(target=self._apply, name="rtst-control-apply", daemon=True)
+        self._reader.start()
         self._thread.start()
 
     def _first_message(self):
@@ -258,7 +264,10 @@ class ControlProcess:
             except (OSError, ValueError):  # the control process is gone: nothing to tell it
                 pass
 
-    def _apply(self) -> None:
+    def _read(self) -> None:
+        """The control process's messages, merged as they come: the last value of each control
+        wins here too, so that changes arriving while the Rig waits for a crossfade (a model
+        swap takes a few hundred ms) do not queue up behind it."""
         for line in self.proc.stdout:
             try:
                 message = json.loads(line)
@@ -266,21 +275,37 @@ class ControlProcess:
                 continue
             if "final" in message:
                 self.final = message["final"]
-                return
-            for name, value in message.get("set", {}).items():
+                break
+            with self._pending_lock:
+                self._pending.update(message.get("set", {}))
+            self._wake.set()
+        self._ended = True
+        self._wake.set()
+
+    def _apply(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._pending_lock:
+                changes, self._pending = self._pending, {}
+                self._wake.clear()
+            for name, value in changes.items():
                 try:
                     self.rig.set(name, value)
                     self.applied += 1
                 except RtstError as exc:
                     self.errors += 1
                     print(f"rtst control: {exc}", file=self.log, flush=True)
-            self._models = list(self.rig.model_names)
-            self._send({"state": self.rig.state(), "models": self._models})
+            if changes:
+                self._models = list(self.rig.model_names)
+                self._send({"state": self.rig.state(), "models": self._models})
+            if self._ended and not self._pending:
+                return
 
     def stop(self, timeout: float = 5.0) -> dict:
         """Stop the control process; returns its counters (``osc``, ``midi``: received, errors,
         applied) with the changes applied here and refused by the Rig."""
         self._send({"stop": True})
+        self._reader.join(timeout=timeout)
         self._thread.join(timeout=timeout)
         self._end(timeout)
         final = dict(self.final or {})

@@ -434,6 +434,9 @@ class JackDuplex:
         self._running = False
         #: Why the server ended the client, when it did (None while it runs or after stop()).
         self.shutdown_reason = None
+        #: Each own port's connections, by short name, as last seen (kept after the server went
+        #: away, so that a new client can restore them: :meth:`restore`).
+        self.wiring = {}
         self._io = None
         self._graph_changed = threading.Event()
         self._closing = False
@@ -476,8 +479,8 @@ class JackDuplex:
         self._graph_changed.set()
 
     def _watch(self):
-        """Keeps :attr:`io_latency_samples` current as the wiring changes (JACK updates the
-        latency ranges after the graph order, hence the short wait)."""
+        """Keeps :attr:`io_latency_samples` and :attr:`wiring` current as the wiring changes (JACK
+        updates the latency ranges after the graph order, hence the short wait)."""
         while not self._closing:
             self._graph_changed.wait()
             if self._closing or self.shutdown_reason is not None:
@@ -485,6 +488,41 @@ class JackDuplex:
             time.sleep(0.1)
             self._graph_changed.clear()
             self.io_latency()
+            self._note_wiring()
+
+    def _note_wiring(self) -> None:
+        client = self.client
+        if client is None or self.shutdown_reason is not None:
+            return
+        try:
+            self.wiring = {port.shortname: [p.name for p in client.get_all_connections(port)]
+                           for port in (self.inport, *self.outports)}
+        except Exception:  # the server went away while asked: the last wiring stands
+            pass
+
+    def restore(self, wiring: dict) -> list:
+        """Connect this client's ports as ``wiring`` (an earlier client's :attr:`wiring`) says,
+        where those ports exist; returns ``[(own port, other port), ...]`` not made (a client that
+        is not back yet). Not on the audio thread."""
+        ports = {port.shortname: port for port in (self.inport, *self.outports)}
+        missing = []
+        for own, others in wiring.items():
+            port = ports.get(own)
+            if port is None:
+                continue
+            present = {p.name for p in self.client.get_all_connections(port)}
+            for other in others:
+                if other in present:
+                    continue
+                try:
+                    if port.is_input:
+                        self.client.connect(other, port)
+                    else:
+                        self.client.connect(port, other)
+                except Exception:  # not there (yet)
+                    missing.append((own, other))
+        self._note_wiring()
+        return missing
 
     # ---------------------------------------------------------------- control
     def start(self) -> None:
@@ -502,6 +540,7 @@ class JackDuplex:
         while self._connect and self._io_now() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         self.io_latency()
+        self._note_wiring()
         self._running = True
         self._watcher = threading.Thread(target=self._watch, name="rtst-jack-latency", daemon=True)
         self._watcher.start()

@@ -23,7 +23,11 @@ import time
 from rtst.errors import DeviceError, ParameterError, RtstError
 from rtst.procs import end_child
 
-__all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV", "switchable_models"]
+__all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV", "REOPEN_EVERY_S", "switchable_models"]
+
+#: How often a session tries to reopen a stream that died under it (the JACK server went away):
+#: opening a client where no server answers costs a few ms, and a performer waits for the sound.
+REOPEN_EVERY_S = 0.25
 
 #: glibc malloc settings for the view process: every redraw allocates and frees image-sized
 #: buffers, which by default are fresh mmaps, faulted in page by page and unmapped again. On a
@@ -170,6 +174,10 @@ class LiveSession:
         self.processor = processor
         self.log = log
         self._closers = []
+        #: Gaps in the stream: ``[{"start_s", "duration_s", "cause"}, ...]`` (start from the stream's start).
+        self.interruptions = []
+        self._lost = None  # (time.monotonic() when the stream stopped, why) while it is down
+        self._next_reopen = 0.0
         self.telemetry = Telemetry(stft.n_bins, stft.sample_rate, stft.hop_length, stft.n_fft, shared=view)
         self._closers.append(self.telemetry.close)
         try:
@@ -238,10 +246,29 @@ class LiveSession:
         return {"monotonic_s": time.monotonic(), **self.effect.stats}
 
     def check(self) -> None:
-        """Raise DeviceError if the stream died (call from the main loop)."""
+        """Call from the main loop, every few tens of ms. When the stream has died under the
+        session (the JACK server went away), say so in one line and try every
+        :data:`REOPEN_EVERY_S` to reopen it (:meth:`LiveEffect.reopen`); when it runs again, say
+        so and note the gap in :attr:`interruptions`. Raises DeviceError for a stream that cannot
+        be reopened (PortAudio)."""
+        now = time.monotonic()
         if not self.effect.active:
-            reason = getattr(self.effect, "shutdown_reason", None)
-            raise DeviceError("the audio stream stopped unexpectedly" + (f": {reason}" if reason else ""))
+            if self._lost is None:
+                reason = self.effect.shutdown_reason or "the audio stream stopped"
+                if self.effect.host != "jack":
+                    raise DeviceError("the audio stream stopped unexpectedly" + (f": {reason}" if reason else ""))
+                self._lost = (now, reason)
+                self._next_reopen = now
+                print(f"rtst live: the audio stream stopped ({reason}); waiting for the JACK server",
+                      file=self.log, flush=True)
+            if now >= self._next_reopen:
+                if self.effect.reopen():
+                    self._resumed()
+                else:
+                    self._next_reopen = time.monotonic() + REOPEN_EVERY_S
+            return
+        if self.effect.pending_connections:
+            self.effect.restore_connections()
         if self.recorder is not None and self.recorder.error:
             self.telemetry.set_state(recording=0)
         if self.control is not None:
@@ -249,13 +276,38 @@ class LiveSession:
         stats = self.processor.stats
         self.telemetry.set_state(bad_frames=stats["bad_frames"], clipped=stats["clipped_output"])
 
+    def _resumed(self) -> None:
+        since, reason = self._lost
+        now = time.monotonic()
+        self._lost = None
+        self.interruptions.append({"start_s": round(since - self.effect.started_at, 3),
+                                   "duration_s": round(now - since, 3), "cause": reason})
+        self.telemetry.set_state(latency_io=self.effect.io_latency_samples)
+        print(f"rtst live: the audio stream runs again after {now - since:.1f} s", file=self.log, flush=True)
+
+    @property
+    def interrupted(self) -> bool:
+        """The stream is down and being reopened."""
+        return self._lost is not None
+
+    def figures(self) -> dict:
+        """What the report says of the session so far (any time, from the main thread)."""
+        interruptions = list(self.interruptions)
+        if self._lost is not None:  # still down: the gap so far
+            since, reason = self._lost
+            interruptions.append({"start_s": round(since - self.effect.started_at, 3),
+                                  "duration_s": round(time.monotonic() - since, 3), "cause": reason,
+                                  "ongoing": True})
+        return {"controls": {"changes": self.rig.changes, "final": self.rig.state()},
+                "interruptions": interruptions}
+
     def stop(self) -> dict:
         """Stop the stream and everything around it; returns the session's figures for the report."""
         # a capture in progress ends first: its switch to the new model needs the stream running
         captures = self.capture.stop() if self.capture is not None else None
+        extra = self.figures()
         self.effect.stop()
         self.telemetry.mark_closed()
-        extra = {"controls": {"changes": self.rig.changes, "final": self.rig.state()}}
         if self.recorder is not None:
             extra["record"] = self.recorder.stop()
         if captures is not None:

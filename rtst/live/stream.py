@@ -172,6 +172,8 @@ class LiveEffect:
         self._clock = np.zeros(TIMER_SLOTS, dtype=np.int64)  # the callback's timer
         _warm_callback_kernels(self)
         self._gc_was_enabled = True
+        #: Connections :meth:`reopen` could not restore yet: ``[(own port, other port), ...]``.
+        self.pending_connections = []
         self.started_at = None
         self._io_latency = None
 
@@ -323,6 +325,54 @@ class LiveEffect:
                 self._resume_gc()
         if self._jack is not None:
             self._jack.stop()
+
+    def reopen(self) -> bool:
+        """After the stream died under a running session (the JACK server went away): try once
+        to open it again, on a server that answers now. The new client gets the same name and
+        ports, this client's last connections back (:attr:`pending_connections` lists those whose
+        other end is not there yet; :meth:`restore_connections` retries them), a reset processor
+        and re-blocking, and runs the same callback. Returns True when it runs. Not on the audio
+        thread; the stream's start-up state (collector paused, switch interval) carries over.
+
+        Raises
+        ------
+        DeviceError
+            On PortAudio, where a lost device is not reopened (yet).
+        """
+        if self._jack is None:
+            raise DeviceError("the audio stream stopped and PortAudio streams are not reopened")
+        from rtst.live.jack import BlockAdapter, JackDuplex
+
+        old = self._jack
+        wiring = dict(old.wiring)
+        try:
+            old.stop()
+        except Exception:  # a dead server's client: nothing to release
+            pass
+        try:
+            new = JackDuplex(self._callback, self.config.output_channels, sample_rate=self.sample_rate,
+                             on_xrun=self._on_xrun, quiet=True, connect=not wiring)
+        except DeviceError:
+            return False
+        self._jack = self._stream = new
+        if new.period != self.block_size:
+            self.block_size = new.period
+        self._adapter = BlockAdapter(self.processor, new.period, self.telemetry)
+        self.processor.reset()  # no callback runs: the new client is not active yet
+        try:
+            new.start()
+        except DeviceError:
+            return False
+        self.pending_connections = new.restore(wiring)
+        return True
+
+    def restore_connections(self) -> None:
+        """Retry the connections :meth:`reopen` could not make yet (their clients came back later)."""
+        if self.pending_connections and self._jack is not None and self._jack.active:
+            wanted = {}
+            for own, other in self.pending_connections:
+                wanted.setdefault(own, []).append(other)
+            self.pending_connections = self._jack.restore(wanted)
 
     @property
     def io_latency_samples(self) -> int | None:

@@ -115,9 +115,12 @@ def latency_report(result: dict, processor, sample_rate: int, block_size: int) -
 
 
 def write_report(path: str | os.PathLike, report: dict) -> None:
-    """Write the report as indented JSON."""
+    """Write the report as indented JSON, atomically: a reader (or a run killed while writing)
+    sees the previous report or this one, never part of one."""
     path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
     try:
-        path.write_text(json.dumps(report, indent=2) + "\n")
+        partial.write_text(json.dumps(report, indent=2) + "\n")
+        os.replace(partial, path)
     except OSError as exc:
         raise AudioFileError(f"cannot write report {str(path)!r}: {exc}") from None
