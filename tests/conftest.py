@@ -45,6 +45,14 @@ def harmonic_tone(n: int, sample_rate: int = 48000, f0: float = 220.0, vibrato_h
     return (0.2 * sum(np.sin(h * ph) / h for h in range(1, 10))).astype(np.float32)
 
 
+def level_steps_db(y: np.ndarray, block: int = 256) -> np.ndarray:
+    """Change of level (RMS dB) between consecutive ``block``-sample blocks: where a control or
+    a glitch steps the sound."""
+    b = y[:y.size // block * block].reshape(-1, block).astype(np.float64)
+    level = 20 * np.log10(np.sqrt((b ** 2).mean(axis=1)) + 1e-12)
+    return np.abs(np.diff(level))
+
+
 def allocation_rounds(step, calls: int, rounds: int = 3, warm=None) -> list:
     """Bytes that ``calls`` calls of ``step()`` keep and peak at, per round, under tracemalloc:
     ``[(kept, peak), ...]``. ``warm()``, if given, runs first under tracemalloc (its allocations,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import allocation_rounds, chirp, harmonic_tone
+from conftest import allocation_rounds, chirp, harmonic_tone, level_steps_db
 from rtst.config import StftConfig
 from rtst.dsp.stft import stft
 from rtst.dsp.compiled import rt_kernel
@@ -357,9 +357,7 @@ def test_morph_blends_two_styles_in_the_feature_domain_and_reaches_each_end():
 
 def _max_level_step_db(y, skip_blocks=20, block=256):
     """Largest change of level (RMS dB) between consecutive 256-sample blocks."""
-    b = y[:y.size // block * block].reshape(-1, block)
-    level = 20 * np.log10(np.sqrt((b.astype(np.float64) ** 2).mean(axis=1)) + 1e-12)
-    return float(np.max(np.abs(np.diff(level[skip_blocks:]))))
+    return float(level_steps_db(y, block)[skip_blocks:].max())
 
 
 def test_morph_sweep_and_model_swap_are_glitch_free():

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import chirp
+from conftest import chirp, level_steps_db
 from rtst.testing.jack import LoopProbe, find_lag, xrun_events
 
 pytestmark = pytest.mark.jack
@@ -666,21 +666,14 @@ def test_a_thousand_random_switches_during_a_show(jack_server, reference_client,
     assert np.sqrt(np.mean(steady ** 2)) > 0.01
     # an xrun of the probe's playback is a gap in the input itself, which the output carries: the
     # blocks whose input (aligned) stepped, and the frame after them, are not the effect's steps
-    source_steps = _level_steps_db(rec[span, 0])
-    output_steps = _level_steps_db(steady)
+    source_steps = level_steps_db(rec[span, 0])
+    output_steps = level_steps_db(steady)
     gap = np.convolve(source_steps > 1.5, np.ones(2 * 1024 // 256 + 3), mode="same") > 0  # the tone itself: 0.9
     # the level steps themselves are judged without xruns in the way, in tests/test_engine.py
     # (test_random_switching_stays_within_the_crossfade_bounds); printed here
     print(f"largest output step {output_steps.max():.2f} dB, {output_steps[~gap].max():.2f} dB away from "
           f"{int((source_steps > 1.5).sum())} input gaps")
     assert_effect_not_blamed(log, reference_client, "switching")
-
-
-def _level_steps_db(y, block=256):
-    """Change of level (RMS dB) between consecutive 256-sample blocks (as tests/test_engine.py)."""
-    b = y[:y.size // block * block].reshape(-1, block).astype(np.float64)
-    level = 20 * np.log10(np.sqrt((b ** 2).mean(axis=1)) + 1e-12)
-    return np.abs(np.diff(level))
 
 
 def test_view_open_and_redrawing_does_not_hold_up_the_audio_at_low_latency(jack_server, tmp_path):

@@ -118,7 +118,9 @@ def write_report(path: str | os.PathLike, report: dict) -> None:
     """Write the report as indented JSON, atomically: a reader (or a run killed while writing)
     sees the previous report or this one, never part of one."""
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
+    # one partial file per writer: two processes writing the same report (torchrun's ranks) must
+    # not rename each other's
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         partial.write_text(json.dumps(report, indent=2) + "\n")
         os.replace(partial, path)
