@@ -288,6 +288,21 @@ def test_live_rides_out_a_jack_server_restart(jack_server, tmp_path):
     assert info.channels == 2 and info.duration >= 14 - gap["duration_s"] - 2.0, info
 
 
+def _start_live_recording(tmp_path):
+    """``rtst live --record --report`` on the identity model, once it says it runs: (process,
+    its StderrLines, the report's path, the recording's path)."""
+    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
+    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--record", str(take),
+                               "--report", str(report_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    err = StderrLines(effect)
+    if err.wait_for("Ctrl-C stops", 60.0) is None:
+        effect.kill()
+        effect.wait(timeout=30)
+        pytest.fail(f"rtst live did not come up: {err.text()}")
+    return effect, err, report_path, take
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_live_ends_cleanly_on_ctrl_c_and_sigterm(jack_server, tmp_path, sig):
     """Ctrl-C (SIGINT) and SIGTERM end `rtst live --record --report` with status 0, a finished
@@ -296,13 +311,8 @@ def test_live_ends_cleanly_on_ctrl_c_and_sigterm(jack_server, tmp_path, sig):
 
     import soundfile as sf
 
-    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
-    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--record", str(take),
-                               "--report", str(report_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-    err = StderrLines(effect)
+    effect, err, report_path, take = _start_live_recording(tmp_path)
     try:
-        assert err.wait_for("Ctrl-C stops", 60.0) is not None, "rtst live did not come up"
         time.sleep(2.0)
         effect.send_signal(getattr(signal, sig))
         effect.wait(timeout=30)
@@ -324,13 +334,8 @@ def test_live_killed_leaves_a_readable_recording_and_a_fresh_report(jack_server,
     0.5 s atomically, is no more than 1 s old."""
     import soundfile as sf
 
-    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
-    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--record", str(take),
-                               "--report", str(report_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-    err = StderrLines(effect)
+    effect, err, report_path, take = _start_live_recording(tmp_path)
     try:
-        assert err.wait_for("Ctrl-C stops", 60.0) is not None, "rtst live did not come up"
         time.sleep(3.0)
         effect.kill()
         killed = time.monotonic()

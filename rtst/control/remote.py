@@ -44,6 +44,41 @@ FORWARD_S = 0.002
 START_TIMEOUT_S = 30.0
 
 
+class MergedChanges:
+    """Changes waiting for one consumer thread, merged: the last value of each name wins.
+
+    Producers :meth:`put` (any thread); the consumer :meth:`take` blocks until there is something
+    or the producers are done. Both sides of the control pipe use it, so that a flood or a slow
+    consumer (the Rig waits out a crossfade) never builds a queue.
+    """
+
+    def __init__(self):
+        self._pending = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._done = False
+
+    def put(self, changes: dict) -> None:
+        with self._lock:
+            self._pending.update(changes)
+        self._wake.set()
+
+    def finish(self) -> None:
+        """No more changes will come: :meth:`take` returns what is left, then ``done``."""
+        with self._lock:
+            self._done = True
+        self._wake.set()
+
+    def take(self) -> tuple:
+        """``(changes, done)``: everything pending (possibly empty once done), and whether the
+        producers have finished and nothing is left."""
+        self._wake.wait()
+        with self._lock:
+            changes, self._pending = self._pending, {}
+            self._wake.clear()
+            return changes, self._done
+
+
 class RigProxy:
     """The Rig as the control process sees it: :meth:`set` checks and queues, a thread forwards.
 
@@ -62,10 +97,8 @@ class RigProxy:
         self._state = dict(info["state"])
         self._capture = bool(info["capture"])
         self._morph = bool(info["morph"])
-        self._pending = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closing = False
+        self._changes = MergedChanges()
+        self._count_lock = threading.Lock()
         #: Changes accepted and forwards sent (a forward carries one or more changes).
         self.accepted = 0
         self.forwards = 0
@@ -77,10 +110,9 @@ class RigProxy:
         apply; the engine may still refuse it (a model swap that does not finish)."""
         value = check_change(name, value, models=self.model_names, phases=self.phases, morph=self._morph,
                              capture=self._capture)
-        with self._lock:
-            self._pending[name] = value
+        with self._count_lock:
             self.accepted += 1
-        self._wake.set()
+        self._changes.put({name: value})
 
     def state(self) -> dict:
         """The Rig's state as last reported by the audio process."""
@@ -93,11 +125,7 @@ class RigProxy:
 
     def _forward(self) -> None:
         while True:
-            self._wake.wait()
-            with self._lock:
-                changes, self._pending = self._pending, {}
-                self._wake.clear()
-                closing = self._closing
+            changes, closing = self._changes.take()
             if changes:
                 try:
                     self._send({"set": changes})
@@ -110,9 +138,7 @@ class RigProxy:
 
     def close(self) -> None:
         """Forward what is pending, then stop forwarding."""
-        with self._lock:
-            self._closing = True
-        self._wake.set()
+        self._changes.finish()
         self._thread.join(timeout=5.0)
 
 
@@ -225,10 +251,7 @@ class ControlProcess:
         self.osc_address = None if reply["ready"]["osc"] is None else tuple(reply["ready"]["osc"])
         #: The MIDI input's name, or None.
         self.midi_port_name = reply["ready"]["midi_port"]
-        self._pending = {}
-        self._pending_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._ended = False  # the control process sent its final counters (or is gone)
+        self._changes = MergedChanges()
         self._reader = threading.Thread(target=self._read, name="rtst-control-read", daemon=True)
         self._thread = threading.Thread(target=self._apply, name="rtst-control-apply", daemon=True)
         self._reader.start()
@@ -276,18 +299,12 @@ class ControlProcess:
             if "final" in message:
                 self.final = message["final"]
                 break
-            with self._pending_lock:
-                self._pending.update(message.get("set", {}))
-            self._wake.set()
-        self._ended = True
-        self._wake.set()
+            self._changes.put(message.get("set", {}))
+        self._changes.finish()  # final counters sent, or the control process is gone
 
     def _apply(self) -> None:
         while True:
-            self._wake.wait()
-            with self._pending_lock:
-                changes, self._pending = self._pending, {}
-                self._wake.clear()
+            changes, ended = self._changes.take()
             for name, value in changes.items():
                 try:
                     self.rig.set(name, value)
@@ -298,7 +315,7 @@ class ControlProcess:
             if changes:
                 self._models = list(self.rig.model_names)
                 self._send({"state": self.rig.state(), "models": self._models})
-            if self._ended and not self._pending:
+            if ended:
                 return
 
     def stop(self, timeout: float = 5.0) -> dict:
