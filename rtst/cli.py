@@ -354,7 +354,10 @@ def cmd_live(args) -> int:
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
 
     def progress() -> dict:
-        return {**session.figures(), "marks": marks, "complete": False, "written_monotonic_s": time.monotonic()}
+        return {**session.figures(), "marks": marks, "complete": False, "written_monotonic_s": time.monotonic(),
+                "error": None}
+
+    failure = None
 
     try:
         session.start()
@@ -384,6 +387,8 @@ def cmd_live(args) -> int:
                 next_report = time.monotonic() + REPORT_EVERY_S
     except KeyboardInterrupt:
         pass
+    except RtstError as exc:  # the stream failed for good: the report and recording are still finalised
+        failure = exc
     finally:
         # a second Ctrl-C or SIGTERM must not cut the finalising short
         previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -394,7 +399,8 @@ def cmd_live(args) -> int:
         finally:
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous_term)
-    session_extra.update(marks=marks, complete=True, written_monotonic_s=time.monotonic())
+    session_extra.update(marks=marks, complete=True, written_monotonic_s=time.monotonic(),
+                         error=None if failure is None else str(failure))
     report = live_report(processor, effect, stream_config, preset=settings.preset, extra=session_extra)
     _write_report(args, report)
     stream = report["stream"]
@@ -412,6 +418,8 @@ def cmd_live(args) -> int:
         print(f"live: recorded {record['seconds']:.1f} s to {record['path']}"
               + (f" ({record['lost']} samples lost)" if record["lost"] else "")
               + (f"; {record['error']}" if record["error"] else ""), file=sys.stderr)
+    if failure is not None:
+        raise failure
     return 0
 
 

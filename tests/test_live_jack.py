@@ -224,34 +224,39 @@ def _connections(server_name):
     return subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, env=server_env(server_name)).stdout
 
 
-def test_live_rides_out_a_jack_server_restart(jack_server, tmp_path):
+@pytest.mark.parametrize("view", [False, True], ids=["bare", "view"])
+def test_live_rides_out_a_jack_server_restart(jack_server, tmp_path, view):
     """A server of its own (named, beside the session's), killed under `rtst live --record` and
     started again 2 s later: rtst says so in one line within 1 s, is back on the new server with
     its own connections within 3 s of it, and keeps playing and recording until --duration ends
-    it with status 0; the report lists the gap in `interruptions`."""
+    it with status 0; the report lists the gap in `interruptions`. With and without the view."""
     from rtst.testing.jack import server_env, start_dummy_server
 
+    if view:
+        pytest.importorskip("pyqtgraph")
+    host, first, last_out = "jack", "in_1", "out_2"
     name = f"rtst-restart-{os.getpid()}"
     log = open(tmp_path / "jackd.log", "w")
     server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
-    if server is None:
-        pytest.skip("a second jackd did not start")
+    assert server is not None, "a second jackd did not start"
     report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
-    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "14",
-                               "--record", str(take), "--report", str(report_path)],
-                              env=server_env(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "14", "--host", host,
+           "--record", str(take), "--report", str(report_path)] + (["--view"] if view else [])
+    effect = subprocess.Popen(cmd, env={**server_env(name), "QT_QPA_PLATFORM": "offscreen"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = StderrLines(effect)
     try:
         deadline = time.monotonic() + 60
-        while "rtst:in_1\n   system:capture_1" not in _connections(name):
+        while f"rtst:{first}\n   system:capture_1" not in _connections(name):
             assert time.monotonic() < deadline and effect.poll() is None, "rtst live did not come up"
             time.sleep(0.1)
+        time.sleep(0.5)  # the other ports are connected one after another
         wired = _connections(name)
         time.sleep(1.0)
         server.kill()
         server.wait(timeout=10)
         killed = time.monotonic()
-        noticed = err.wait_for("waiting for the JACK server", 5.0)
+        noticed = err.wait_for("rtst live: the audio stream stopped", 5.0)
         time.sleep(max(0.0, 2.0 - (time.monotonic() - killed)))
         server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
         assert server is not None, "the server did not start again"
@@ -274,18 +279,153 @@ def test_live_rides_out_a_jack_server_restart(jack_server, tmp_path):
     ours = [line for line in stderr.splitlines() if line.startswith("rtst live:")]
     assert len(ours) == 2, ours  # one line for the loss, one for the return
     own = lambda text: sorted(line for line in text.splitlines() if "rtst:" in line or line.startswith("   "))  # noqa: E731
-    assert "rtst:out_2\n   system:playback_2" in rewired and own(rewired) == own(wired), (wired, rewired)
+    assert f"rtst:{last_out}\n   system:playback_2" in rewired and own(rewired) == own(wired), (wired, rewired)
     report = json.loads(report_path.read_text())
-    assert report["complete"] is True
+    assert report["complete"] is True and report["error"] is None
     (gap,) = report["interruptions"]
-    assert 1.5 <= gap["duration_s"] <= 2.0 + 3.5 and ("JACK" in gap["cause"] or "server" in gap["cause"]), gap
-    # it played on: the callbacks of the 14 s less the gap (128-frame periods), give or take a second
-    period_s = 128 / jack_server["sample_rate"]
+    assert 1.5 <= gap["duration_s"] <= 2.0 + 3.5 and "server" in gap["cause"], gap
+    # it played on: the callbacks of the 14 s less the gap, give or take a second
+    period_s = report["stream"]["callback_frames"] / jack_server["sample_rate"]
     assert report["stream"]["callbacks"] >= (14 - gap["duration_s"] - 1.5) / period_s, report["stream"]
     import soundfile as sf
 
     info = sf.info(str(take))
     assert info.channels == 2 and info.duration >= 14 - gap["duration_s"] - 2.0, info
+
+
+def test_portaudio_stream_whose_jack_server_died_ends_with_one_line(jack_server, tmp_path):
+    """PortAudio's JACK host cannot release a stream whose server died (stopping it waits for a
+    cycle that never comes; at exit its Terminate asserts and aborts the process). So `rtst live
+    --host portaudio` says so in one line, finalises the recording and the report, and exits 1,
+    promptly, instead of hanging or aborting."""
+    import soundfile as sf
+
+    from rtst.testing.jack import server_env, start_dummy_server
+
+    name = f"rtst-pa-gone-{os.getpid()}"
+    log = open(tmp_path / "jackd.log", "w")
+    server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
+    assert server is not None, "a second jackd did not start"
+    report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
+    effect = subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--host", "portaudio",
+                               "--duration", "60", "--record", str(take), "--report", str(report_path)],
+                              env=server_env(name), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = StderrLines(effect)
+    try:
+        assert err.wait_for("Ctrl-C stops", 60.0) is not None, "rtst live did not come up"
+        time.sleep(1.5)
+        server.kill()
+        server.wait(timeout=10)
+        killed = time.monotonic()
+        effect.wait(timeout=30)
+        ended = time.monotonic()
+    finally:
+        if effect.poll() is None:
+            effect.kill()
+        if server.poll() is None:
+            server.kill()
+        log.close()
+    stderr = err.text()
+    assert effect.returncode == 1, stderr
+    assert ended - killed < 5.0, f"took {ended - killed:.1f} s to end"
+    ours = [line for line in stderr.splitlines() if line.startswith("rtst live:")]
+    assert len(ours) == 2 and "stopped" in ours[0] and "PortAudio's JACK host" in ours[1], ours
+    assert "Assertion" not in stderr and "Traceback" not in stderr, stderr
+    report = json.loads(report_path.read_text())
+    assert report["complete"] is True and "PortAudio's JACK host" in report["error"]
+    assert report["record"]["seconds"] >= 1.0 and abs(sf.info(str(take)).duration - report["record"]["seconds"]) < 0.01
+
+
+def test_portaudio_device_unplugged_and_back_resumes_with_back_off(jack_server, tmp_path):
+    """A device that goes away under a PortAudio stream and comes back: the session says so in one
+    line, closes the dead stream, re-scans PortAudio's devices after 0.25, 0.5, 1, 1, ... s until
+    the device (found again by its name) is back, reopens on it and plays on; the gap is in
+    `interruptions`.
+
+    The device is a JACK client of its own ("rtst-usb", one capture and two playback ports),
+    closed and opened again as a USB interface is unplugged and plugged in. The one thing mocked
+    is the stream's end: PortAudio's JACK host keeps a stream running when its peer client goes
+    (ALSA's ends it with an error), so the test aborts the stream when it "unplugs"."""
+    import io
+
+    from rtst.config import StftConfig, StreamConfig
+    from rtst.engine import Processor
+    from rtst.live.session import REOPEN_BACKOFF_S, LiveSession
+
+    card_script = ("import sys, jack\n"
+                   "card = jack.Client('rtst-usb', no_start_server=True)\n"
+                   "card.outports.register('capture_1', is_terminal=True, is_physical=True)\n"
+                   "for k in (1, 2):\n"
+                   "    card.inports.register(f'playback_{k}', is_terminal=True, is_physical=True)\n"
+                   "@card.set_process_callback\n"
+                   "def process(frames):\n"  # a client without one stalls the graph
+                   "    card.outports[0].get_array()[:] = 0\n"
+                   "card.activate()\n"
+                   "print('up', flush=True)\n"
+                   "sys.stdin.read()\n")
+
+    def plug():
+        # a process of its own: a second JACK client in this process stalls PortAudio's start
+        card = subprocess.Popen([sys.executable, "-c", card_script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        assert card.stdout.readline().strip() == "up"
+        return card
+
+    def unplug(card):
+        card.kill()
+        card.wait(timeout=10)
+
+    card = plug()
+    log = io.StringIO()
+    proc = Processor(StftConfig(), block_size=256)
+    session = LiveSession(proc, StreamConfig(input_device="rtst-usb", output_device="rtst-usb", block_size=256),
+                          host="portaudio", log=log)
+    tries = []
+    try:
+        session.start()
+        assert session.effect.host == "portaudio" and session.effect.active
+        time.sleep(1.0)
+        unplug(card)
+        session.effect._stream.abort()  # the mocked part: the stream ends as on an ALSA device error
+        unplugged = time.monotonic()
+        reopen = session.effect.reopen
+
+        def counted():
+            tries.append(time.monotonic() - unplugged)
+            return reopen()
+
+        session.effect.reopen = counted
+        while time.monotonic() - unplugged < 2.5:
+            session.check()
+            time.sleep(0.01)
+        assert session.interrupted and session.effect.device_names == "'rtst-usb'"
+        card = plug()
+        plugged = time.monotonic()
+        while session.interrupted and time.monotonic() - plugged < 5.0:
+            session.check()
+            time.sleep(0.01)
+        back = time.monotonic() - plugged
+        callbacks = session.effect.stats["callbacks"]
+        time.sleep(0.5)
+        assert session.effect.active and session.effect.stats["callbacks"] > callbacks
+        figures = session.figures()
+    finally:
+        session.stop()
+        unplug(card)
+    print(f"reopening tried at {np.round(tries, 2).tolist()} s after the loss; back {back:.2f} s after the device")
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2 and "rtst-usb" in lines[0] and "runs again" in lines[1], lines
+    assert back <= REOPEN_BACKOFF_S[-1] + 0.5, f"back {back:.2f} s after the device"
+    # the back-off: the first try at once, then after 0.25, 0.5 and 1 s, then every 1 s
+    gaps = np.diff(tries)
+    assert tries[0] < 0.1 and len(tries) >= 4, tries
+    assert np.allclose(gaps[:3], REOPEN_BACKOFF_S, atol=0.08) and (gaps[3:] >= REOPEN_BACKOFF_S[-1] - 0.02).all(), gaps
+    (gap,) = figures["interruptions"]
+    assert "device" in gap["cause"] and 2.5 <= gap["duration_s"] <= 2.5 + back + 0.5, gap
+    from rtst.live.jack import name_portaudio_client
+    import sounddevice as sd
+
+    name_portaudio_client(sd, "PortAudio")  # give the name "rtst" back for later tests here
 
 
 def _start_live_recording(tmp_path):

@@ -23,11 +23,13 @@ import time
 from rtst.errors import DeviceError, ParameterError, RtstError
 from rtst.procs import end_child
 
-__all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV", "REOPEN_EVERY_S", "switchable_models"]
+__all__ = ["LiveSession", "ViewProcess", "VIEW_MALLOC_ENV", "REOPEN_BACKOFF_S", "switchable_models"]
 
-#: How often a session tries to reopen a stream that died under it (the JACK server went away):
-#: opening a client where no server answers costs a few ms, and a performer waits for the sound.
-REOPEN_EVERY_S = 0.25
+#: The waits between a session's tries to reopen a stream that died under it (the JACK server
+#: went away, the device was unplugged), then the last one again and again. A try where nothing
+#: answers costs a few ms (a JACK client) to a few tens (PortAudio re-scans its devices), and the
+#: performer waits for the sound: a try at least every second keeps the return under 1.5 s.
+REOPEN_BACKOFF_S = (0.25, 0.5, 1.0)
 
 #: glibc malloc settings for the view process: every redraw allocates and frees image-sized
 #: buffers, which by default are fresh mmaps, faulted in page by page and unmapped again. On a
@@ -178,6 +180,7 @@ class LiveSession:
         self.interruptions = []
         self._lost = None  # (time.monotonic() when the stream stopped, why) while it is down
         self._next_reopen = 0.0
+        self._tries = 0  # reopening tries since the stream stopped
         self.telemetry = Telemetry(stft.n_bins, stft.sample_rate, stft.hop_length, stft.n_fft, shared=view)
         self._closers.append(self.telemetry.close)
         try:
@@ -247,25 +250,30 @@ class LiveSession:
 
     def check(self) -> None:
         """Call from the main loop, every few tens of ms. When the stream has died under the
-        session (the JACK server went away), say so in one line and try every
-        :data:`REOPEN_EVERY_S` to reopen it (:meth:`LiveEffect.reopen`); when it runs again, say
-        so and note the gap in :attr:`interruptions`. Raises DeviceError for a stream that cannot
-        be reopened (PortAudio)."""
+        session (the JACK server went away, the device was unplugged or failed), say so in one
+        line and try to reopen it (:meth:`LiveEffect.reopen`) after each of
+        :data:`REOPEN_BACKOFF_S`, then every last one; when it runs again, say so and note the
+        gap in :attr:`interruptions`. Raises DeviceError for a stream that cannot be released."""
         now = time.monotonic()
         if not self.effect.active:
             if self._lost is None:
-                reason = self.effect.shutdown_reason or "the audio stream stopped"
-                if self.effect.host != "jack":
-                    raise DeviceError("the audio stream stopped unexpectedly" + (f": {reason}" if reason else ""))
+                if self.effect.host == "jack":
+                    reason = self.effect.shutdown_reason or "the audio stream stopped"
+                    waiting = "waiting for the JACK server"
+                else:
+                    reason = "the device went away or failed"
+                    waiting = f"waiting for {self.effect.device_names} to come back"
                 self._lost = (now, reason)
+                self._tries = 0
                 self._next_reopen = now
-                print(f"rtst live: the audio stream stopped ({reason}); waiting for the JACK server",
-                      file=self.log, flush=True)
+                print(f"rtst live: the audio stream stopped ({reason}); {waiting}", file=self.log, flush=True)
             if now >= self._next_reopen:
                 if self.effect.reopen():
                     self._resumed()
                 else:
-                    self._next_reopen = time.monotonic() + REOPEN_EVERY_S
+                    wait = REOPEN_BACKOFF_S[min(self._tries, len(REOPEN_BACKOFF_S) - 1)]
+                    self._tries += 1
+                    self._next_reopen = time.monotonic() + wait
             return
         if self.effect.pending_connections:
             self.effect.restore_connections()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
 
 import numpy as np
@@ -49,6 +50,8 @@ SWITCH_INTERVAL_S = 2e-4
 XRUN_LOG_CAPACITY = 256
 #: Callback compute times kept (ring), per callback.
 CALLBACK_TIMES_CAPACITY = 1 << 16
+#: Longest a lost PortAudio stream may take to close before reopening gives up on it.
+CLOSE_TIMEOUT_S = 2.0
 
 
 @rt_kernel
@@ -176,6 +179,7 @@ class LiveEffect:
         self.pending_connections = []
         self.started_at = None
         self._io_latency = None
+        self._lost_devices = None  # (input name, output name) of a lost PortAudio stream
 
     def _open_jack(self, quiet: bool) -> None:
         """The native JACK client; with ``quiet`` (host "auto"), no server just leaves it None."""
@@ -295,22 +299,26 @@ class LiveEffect:
             self._stream = self._jack
             return
         try:
-            self._stream = sd.Stream(
-                samplerate=self.sample_rate,
-                blocksize=self.config.block_size,
-                device=(self.input_device, self.output_device),
-                channels=(1, self.output_channels),
-                dtype="float32",
-                latency=self.config.latency,
-                callback=self._callback,
-                prime_output_buffers_using_stream_callback=False,
-            )
-            self._stream.start()
-            lat_in, lat_out = self._stream.latency
+            self._open_portaudio_stream()
         except sd.PortAudioError as exc:
             self._stream = None
             self._resume_gc()
             raise DeviceError(f"cannot open the audio stream: {exc}") from None
+
+    def _open_portaudio_stream(self) -> None:
+        sd = self.sd
+        self._stream = sd.Stream(
+            samplerate=self.sample_rate,
+            blocksize=self.config.block_size,
+            device=(self.input_device, self.output_device),
+            channels=(1, self.output_channels),
+            dtype="float32",
+            latency=self.config.latency,
+            callback=self._callback,
+            prime_output_buffers_using_stream_callback=False,
+        )
+        self._stream.start()
+        lat_in, lat_out = self._stream.latency
         self._io_latency = int(round(lat_in * self.sample_rate)) + int(round(lat_out * self.sample_rate))
 
     def stop(self) -> None:
@@ -318,7 +326,8 @@ class LiveEffect:
         client is closed even if it never started: its ports would stay in the graph."""
         if self._stream is not None:
             try:
-                self._stream.stop()
+                if self._jack is not None or self._stream.active:
+                    self._stream.stop()  # a PortAudio stream that died is only closed: stopping it can hang
                 self._stream.close()
             finally:
                 self._stream = None
@@ -327,20 +336,24 @@ class LiveEffect:
             self._jack.stop()
 
     def reopen(self) -> bool:
-        """After the stream died under a running session (the JACK server went away): try once
-        to open it again, on a server that answers now. The new client gets the same name and
-        ports, this client's last connections back (:attr:`pending_connections` lists those whose
-        other end is not there yet; :meth:`restore_connections` retries them), a reset processor
-        and re-blocking, and runs the same callback. Returns True when it runs. Not on the audio
-        thread; the stream's start-up state (collector paused, switch interval) carries over.
+        """After the stream died under a running session (the JACK server went away, the device
+        was unplugged): try once to open it again. Returns True when it runs. Not on the audio
+        thread; the stream's start-up state (collector paused, switch interval) carries over, and
+        the processor is reset (no callback runs meanwhile).
+
+        On JACK the new client gets the same name and ports, this client's last connections back
+        (:attr:`pending_connections` lists those whose other end is not there yet;
+        :meth:`restore_connections` retries them), and new re-blocking. On PortAudio the dead
+        stream is closed (only closed: stopping one whose JACK server died waits forever), the
+        library re-scans its devices, and the same devices, found again by name, are opened.
 
         Raises
         ------
         DeviceError
-            On PortAudio, where a lost device is not reopened (yet).
+            The dead PortAudio stream could not be released (the library would hang on it).
         """
         if self._jack is None:
-            raise DeviceError("the audio stream stopped and PortAudio streams are not reopened")
+            return self._reopen_portaudio()
         from rtst.live.jack import BlockAdapter, JackDuplex
 
         old = self._jack
@@ -365,6 +378,77 @@ class LiveEffect:
             return False
         self.pending_connections = new.restore(wiring)
         return True
+
+    def _reopen_portaudio(self) -> bool:
+        sd = self.sd
+        if self._stream is not None:
+            names = self._device_names()
+            dead, self._stream = self._stream, None
+            if not dead.stopped and self._on_jack_host_api():
+                # PortAudio's JACK host stops a running stream by waiting for the server's next
+                # cycle, which a dead server never runs: closing it (or terminating PortAudio, as
+                # sounddevice does at exit) would wait forever
+                self._abandon_portaudio()
+                raise DeviceError("PortAudio's JACK host cannot let go of a stream whose server went away; "
+                                  "start rtst live again (its own JACK client, --host jack, rides out a restart)")
+            closer = threading.Thread(target=dead.close, kwargs={"ignore_errors": True}, daemon=True)
+            closer.start()
+            closer.join(CLOSE_TIMEOUT_S)
+            if closer.is_alive():
+                self._abandon_portaudio()
+                raise DeviceError(f"the lost audio stream could not be released within {CLOSE_TIMEOUT_S:.0f} s")
+            self._lost_devices = names
+        # PortAudio lists devices once, when initialised: a device that came back is only seen
+        # after terminating and initialising it again
+        count = max(1, sd._initialized)
+        for _ in range(sd._initialized):
+            sd._terminate()
+        for _ in range(count):
+            sd._initialize()
+        try:
+            self.input_device = resolve_device(self._lost_devices[0], "input")
+            self.output_device = resolve_device(self._lost_devices[1], "output")
+        except DeviceError:
+            return False  # not back yet
+        self.processor.reset()
+        try:
+            self._open_portaudio_stream()
+        except sd.PortAudioError:
+            if self._stream is not None:
+                self._stream.close(ignore_errors=True)
+            self._stream = None
+            return False
+        return True
+
+    def _on_jack_host_api(self) -> bool:
+        sd = self.sd
+        try:
+            api = sd.query_hostapis(sd.query_devices(self.input_device)["hostapi"])["name"]
+        except Exception:
+            return False
+        return "JACK" in api
+
+    def _abandon_portaudio(self) -> None:
+        """A stream PortAudio cannot release: leave PortAudio initialised at exit rather than
+        hang or abort the process in its Terminate."""
+        import atexit
+
+        atexit.unregister(self.sd._exit_handler)
+
+    @property
+    def device_names(self) -> str:
+        """The devices in use, for a message: ``'in' and 'out'``, or the one name if the same."""
+        if self._jack is not None:
+            return f"the JACK client {self._jack.name!r}"
+        try:
+            names = self._lost_devices or self._device_names()
+        except Exception:  # PortAudio in a bad state: the indexes will do
+            names = (self.input_device, self.output_device)
+        return repr(names[0]) if names[0] == names[1] else f"{names[0]!r} and {names[1]!r}"
+
+    def _device_names(self) -> tuple:
+        """The input and output devices' exact names (their indexes change when PortAudio re-scans)."""
+        return tuple(self.sd.query_devices(device)["name"] for device in (self.input_device, self.output_device))
 
     def restore_connections(self) -> None:
         """Retry the connections :meth:`reopen` could not make yet (their clients came back later)."""
