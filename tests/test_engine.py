@@ -500,9 +500,6 @@ def test_block_adapter_is_the_processor_delayed_by_its_reported_delay_and_alloca
     assert allocation_rounds(step, 2000, rounds=1, warm=warm) == [(0, 0)]
 
 
-@pytest.mark.xfail(strict=True, reason="found by this test, not fixed yet: the bypass crossfade (equal gain) between a wet "
-                   "signal whose phase differs from the dry one (any phase method but input) partly cancels: "
-                   "steps of 7-10 dB measured where bypass toggles right after a model or phase switch")
 def test_random_switching_stays_within_the_crossfade_bounds():
     """1000 random model / phase / morph / bypass changes, one every 10.7 ms of a steady tone, each
     applied as soon as the engine is free for it (as the Rig does; the last value of each control
@@ -555,4 +552,6 @@ def test_random_switching_stays_within_the_crossfade_bounds():
                 proc.set_bypass(value)
             del pending[name]
         proc.process(x[i:i + hop], y[i:i + hop])
-    assert _max_level_step_db(y[100 * hop:2200 * hop], skip_blocks=0) <= 3.0
+    step = _max_level_step_db(y[100 * hop:2200 * hop], skip_blocks=0)
+    print(f"largest level step between blocks: {step:.2f} dB")
+    assert step <= 3.0

@@ -46,14 +46,24 @@ MAX_FRAME_PEAK = 4.0
 OUTPUT_LIMIT = 1.0
 #: Mix smoothing time constant (seconds): parameter changes glide instead of stepping.
 MIX_SMOOTHING_S = 0.01
-#: Length of the bypass crossfade (linear, equal gain: wet and latency-aligned dry are correlated).
+#: Length of the bypass crossfade.
 BYPASS_FADE_S = 0.02
+#: Time constant of the running powers (effect, dry, and their product) that keep the bypass
+#: crossfade's level: a linear fade between two signals whose phases differ partly cancels
+#: (measured 7-10 dB dips where bypass followed a phase switch), so the fade is scaled to the
+#: power interpolated between its ends. Correlated ends (the identity) get a gain of 1.
+BYPASS_POWER_S = 0.005
+#: Most the crossfade's level compensation may lift (12 dB): near-opposite phases are not chased.
+BYPASS_MAX_GAIN = 4.0
 #: Per-hop compute times kept (ring) for meters and reports.
 TIMING_CAPACITY = 1 << 16
 
 # indices into the int64 counters array
 _FILL, _OUT_W, _OUT_R, _DRY_W, _SANITISED, _BAD_FRAMES, _CLIPPED, _UNDERRUNS, _HOPS, _TIMED = range(10)
 _N_COUNTERS = 10
+# the bypass state: a glide (TARGET, CURRENT, RATE), then the running powers of the effect and the
+# dry signal, their running product, and the one-pole coefficient of those
+_P_WET, _P_DRY, _P_CROSS, _P_COEF = 3, 4, 5, 6
 # the int64 clock array: a timer (rtst.dsp.compiled) and the hop's compute time after it
 _ELAPSED = TIMER_SLOTS
 _N_CLOCK = TIMER_SLOTS + 1
@@ -146,8 +156,9 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
 
     ``mix_state``: a glide (:mod:`rtst.engine.slots`: TARGET, CURRENT, RATE = one-pole coefficient
     per sample). ``bypass_state``: a glide with TARGET 0 (effect) or 1 (bypassed), RATE = linear step
-    per sample: a linear crossfade from the mixed effect to the delayed
-    dry input and back, so toggling bypass never clicks and never shifts the timing. A FIFO
+    per sample, then running powers: a linear crossfade from the mixed effect to the delayed dry
+    input and back, scaled to keep the power interpolated between its ends (see
+    :data:`BYPASS_POWER_S`), so toggling bypass never clicks, dips or shifts the timing. A FIFO
     shortfall (a block larger than the engine was prepared for) gives zeros and is counted; the
     read position still advances so the latency never drifts. Real-time safe.
     """
@@ -162,6 +173,11 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
     b_target = bypass_state[TARGET]
     b_current = bypass_state[CURRENT]
     b_step = bypass_state[RATE]
+    p_wet = bypass_state[_P_WET]
+    p_dry = bypass_state[_P_DRY]
+    p_cross = bypass_state[_P_CROSS]
+    p_coef = bypass_state[_P_COEF]
+    max_gain = BYPASS_MAX_GAIN
     clipped = 0
     short = 0
     for i in range(count):
@@ -185,8 +201,20 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
                 b_current = min(b_target, b_current + b_step)
             else:
                 b_current = max(b_target, b_current - b_step)
+        p_wet += p_coef * (y * y - p_wet)
+        p_dry += p_coef * (dry * dry - p_dry)
+        p_cross += p_coef * (y * dry - p_cross)
         if b_current != 0.0:
-            y = dry if b_current == 1.0 else y + b_current * (dry - y)
+            if b_current == 1.0:
+                y = dry
+            else:
+                b = b_current
+                p_target = (1.0 - b) * p_wet + b * p_dry
+                p_mix = (1.0 - b) * (1.0 - b) * p_wet + b * b * p_dry + 2.0 * b * (1.0 - b) * p_cross
+                gain = 1.0
+                if p_target > 1e-30:
+                    gain = math.sqrt(p_target / max(p_mix, p_target / (max_gain * max_gain)))
+                y = gain * (y + b * (dry - y))
         if y > output_limit:
             y = output_limit
             clipped += 1
@@ -202,6 +230,9 @@ def _emit(out, start, count, out_ring, dry_ring, latency, counters, mix_state, b
     counters[_UNDERRUNS] += short
     mix_state[CURRENT] = current
     bypass_state[CURRENT] = b_current
+    bypass_state[_P_WET] = p_wet
+    bypass_state[_P_DRY] = p_dry
+    bypass_state[_P_CROSS] = p_cross
 
 
 @rt_kernel
@@ -327,7 +358,9 @@ class Processor:
         self._cursor = np.zeros(2, dtype=np.int64)
         mix = require_float("mix", mix, 0.0, 1.0)
         self._mix_state = glide(mix, 1.0 - math.exp(-1.0 / (MIX_SMOOTHING_S * stft_config.sample_rate)))
-        self._bypass_state = glide(0.0, 1.0 / max(1.0, BYPASS_FADE_S * stft_config.sample_rate))
+        self._bypass_state = np.concatenate([glide(0.0, 1.0 / max(1.0, BYPASS_FADE_S * stft_config.sample_rate)),
+                                             [0.0, 0.0, 0.0,
+                                              1.0 - math.exp(-1.0 / (BYPASS_POWER_S * stft_config.sample_rate))]])
         #: Per-hop compute time ring, nanoseconds (int64 [TIMING_CAPACITY]); see :meth:`hop_times_ns`.
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
         self._tap = None  # (frames, hop_ns, header) of a Telemetry block, see set_frame_tap
@@ -503,6 +536,7 @@ class Processor:
             buf[:] = 0
         self._mix_state[CURRENT] = self._mix_state[TARGET]
         self._bypass_state[CURRENT] = self._bypass_state[TARGET]
+        self._bypass_state[_P_WET:_P_COEF] = 0.0
         self._models.reset()
         self._phases.reset()
         self._prime()
