@@ -488,8 +488,8 @@ def cmd_latency(args) -> int:
     path = "bare wire" if processor is None else (
         f"through the effect: {processor.phase.name} phase, n_fft {processor.stft.n_fft}, "
         f"hop {processor.stft.hop_length}, lookahead {processor.phase.lookahead}")
-    print(f"latency ({path}, block {block}, {result['hostapi']}): algorithmic {lat['algorithmic']} + block alignment {lat['block_alignment']} "
-          f"+ I/O {io} = predicted {lat['total']} samples ({ms['total']:.2f} ms); measured {result['mean_samples']:.2f} "
+    engine = "" if processor is None else f"algorithmic {lat['algorithmic']} + block alignment {lat['block_alignment']} + "
+    print(f"latency ({path}, block {block}, {result['hostapi']}): {engine}I/O {io} = predicted {lat['total']} samples ({ms['total']:.2f} ms); measured {result['mean_samples']:.2f} "
           f"± {result['jitter_samples']:.2f} samples ({ms['measured']:.2f} ms) over {result['used']} of "
           f"{result['repeats']} chirps (min {result['min_samples']:.2f}, max {result['max_samples']:.2f}); "
           f"measured - predicted {lat['measured_minus_predicted']:+.2f}")

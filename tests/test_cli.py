@@ -36,7 +36,7 @@ def test_render_identity_returns_input_and_full_report(wav, tmp_path, capsys):
     assert set(report["latency_samples"]) >= {"algorithmic", "io", "total", "measured"}
     assert report["latency_samples"]["io"] is None and report["latency_samples"]["measured"] is None
     assert set(report["hop_compute_us"]) >= {"p50", "p99", "p999", "max"}
-    assert report["frames"] > 180 and report["xruns"] == 0
+    assert report["frames"] > 180 and report["xruns"] is None  # no stream ran
 
 
 @pytest.mark.parametrize("block_size", [1, 97, 256, 1000])

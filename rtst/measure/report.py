@@ -27,7 +27,7 @@ def compute_stats_us(times_ns: np.ndarray) -> dict:
 
 
 def build_report(processor, *, io_latency: int | None = None, measured: float | None = None,
-                 xruns: int = 0, extra: dict | None = None) -> dict:
+                 xruns: int | None = None, extra: dict | None = None) -> dict:
     """Assemble the report for a Processor run (the common keys first, a command's extras after)."""
     desc = processor.describe()
     times = processor.hop_times_ns()
@@ -58,7 +58,7 @@ def build_report(processor, *, io_latency: int | None = None, measured: float | 
         "hop_compute_us": stats,
         "hop_compute_fraction": {k: round(v / budget_us, 5) for k, v in stats.items()},
         "deadline_misses": int((times.astype(np.float64) / 1e3 > budget_us).sum()),
-        "xruns": int(xruns),
+        "xruns": None if xruns is None else int(xruns),  # None: no stream ran (render, bench)
         "window": desc["window"],
         "mix": desc["mix"],
         "block_size": desc["block_size"],
@@ -100,11 +100,12 @@ def latency_report(result: dict, processor, sample_rate: int, block_size: int) -
         report = build_report(processor, io_latency=io, measured=result["mean_samples"],
                               xruns=result["xrun_callbacks"], extra={"through_effect": True, "loopback": result})
     else:
+        # a bare wire: no engine, so none of its figures; the prediction for a wire is the
+        # stream's own I/O latency, and the loopback measures it
         report = {"sample_rate": sample_rate, "n_fft": None, "hop_length": None, "phase": None, "lookahead": None,
                   "model": None,
-                  "latency_samples": {"algorithmic": 0, "block_alignment": 0, "io": io, "total": io,
+                  "latency_samples": {"algorithmic": None, "block_alignment": None, "io": io, "total": io,
                                       "measured": result["mean_samples"]},
-                  "frames": 0, "budget_us": None, "hop_compute_us": None, "deadline_misses": 0,
                   "xruns": result["xrun_callbacks"], "through_effect": False, "block_size": block_size,
                   "loopback": result}
     lat = report["latency_samples"]
