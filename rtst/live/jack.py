@@ -97,7 +97,6 @@ def name_portaudio_client(sd, name: str = CLIENT_NAME) -> None:
     terminated and initialised again around it when the name changes, so call this before any
     stream is opened. A PortAudio built without JACK is left alone.
     """
-    global _pa_client_name
     current = _pa_client_name.value.decode() if _pa_client_name is not None else "PortAudio"
     if name == current:
         return
@@ -106,12 +105,26 @@ def name_portaudio_client(sd, name: str = CLIENT_NAME) -> None:
     except (OSError, AttributeError):
         return
     set_name.argtypes = [ctypes.c_char_p]
+
+    def set_client_name():
+        global _pa_client_name
+        # PortAudio keeps the pointer, not a copy: the buffer lives in this module
+        _pa_client_name = ctypes.create_string_buffer(name.encode())
+        set_name(_pa_client_name)
+
+    reinitialise_portaudio(sd, between=set_client_name)
+
+
+def reinitialise_portaudio(sd, between=None) -> None:
+    """Terminate PortAudio and initialise it again as often as it was (sounddevice counts; it
+    initialises once on import), calling ``between()`` while it is down. PortAudio lists its
+    devices and opens its JACK client only when initialised: a device that came back is seen
+    after this."""
     count = sd._initialized
     for _ in range(count):
         sd._terminate()
-    # PortAudio keeps the pointer, not a copy: the buffer lives in this module
-    _pa_client_name = ctypes.create_string_buffer(name.encode())
-    set_name(_pa_client_name)
+    if between is not None:
+        between()
     for _ in range(count):
         sd._initialize()
 

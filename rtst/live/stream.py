@@ -380,6 +380,8 @@ class LiveEffect:
         return True
 
     def _reopen_portaudio(self) -> bool:
+        from rtst.live.jack import reinitialise_portaudio
+
         sd = self.sd
         if self._stream is not None:
             names = self._device_names()
@@ -398,13 +400,7 @@ class LiveEffect:
                 self._abandon_portaudio()
                 raise DeviceError(f"the lost audio stream could not be released within {CLOSE_TIMEOUT_S:.0f} s")
             self._lost_devices = names
-        # PortAudio lists devices once, when initialised: a device that came back is only seen
-        # after terminating and initialising it again
-        count = max(1, sd._initialized)
-        for _ in range(sd._initialized):
-            sd._terminate()
-        for _ in range(count):
-            sd._initialize()
+        reinitialise_portaudio(sd)  # a device that came back is only listed after this
         try:
             self.input_device = resolve_device(self._lost_devices[0], "input")
             self.output_device = resolve_device(self._lost_devices[1], "output")
