@@ -69,37 +69,31 @@ def resample_to(x: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
 def render_student(model_path: Path, signal: np.ndarray, stft_config: StftConfig):
     """Run ``signal`` through the streaming engine with the model; returns (audio, features_out, wall_s).
 
-    ``features_out`` are the model's output frames (log1p domain), captured by running the same
-    model object frame by frame over the engine's own input frames after the render."""
+    ``features_out`` are the model's output frames (log1p domain) as the engine produced them, hop
+    by hop (:attr:`Processor.mag_out`): the engine's hop ``j`` is the offline STFT's frame ``j``
+    (:func:`rtst.dsp.stft.stft`), the frames the teacher optimises, so both objectives are taken
+    on the same frames."""
+    from rtst.dsp.stft import n_frames_for
     from rtst.engine import Processor
     from rtst.model import load_model
-    from rtst.model.onnx import OnnxStepModel
 
     model = load_model(str(model_path))
-    proc = Processor(stft_config, model=model, phase="rtpghi")
+    proc = Processor(stft_config, model=model, phase="rtpghi", block_size=stft_config.hop_length)
     hop = stft_config.hop_length
     latency = proc.latency_samples
     src = np.zeros(signal.size + latency + hop, dtype=np.float32)
     src[:signal.size] = signal
     dst = np.zeros_like(src)
+    n_frames = n_frames_for(signal.size, stft_config)
+    frames = np.zeros((stft_config.n_bins, src.size // hop + 1))
     started = time.perf_counter()
-    for start in range(0, src.size, hop):
-        proc.process(src[start:start + hop], dst[start:start + hop])
+    for j, start in enumerate(range(0, src.size, hop)):
+        proc.process(src[start:start + hop], dst[start:start + hop])  # one hop per block of a hop
+        frames[:, j] = proc.mag_out
     wall = time.perf_counter() - started
+    assert proc.stats["hops"] >= n_frames, "the engine ran fewer hops than the content has frames"
     audio = dst[latency:latency + signal.size].astype(np.float64)
-    # the model's output features over the offline STFT frames of the content (same frames the
-    # teacher optimises), by stepping a fresh copy of the model
-    from rtst.dsp.stft import stft
-
-    mag = np.abs(stft(signal, stft_config))                    # [n_bins, n_frames]
-    step = OnnxStepModel(model_path)
-    step.prepare(stft_config.n_bins)
-    out = np.zeros(stft_config.n_bins)
-    feats = np.empty(mag.shape, dtype=np.float32)
-    for t in range(mag.shape[1]):
-        step.process(np.ascontiguousarray(mag[:, t]), out)
-        feats[:, t] = np.log1p(out)
-    return audio, feats, wall
+    return audio, np.log1p(frames[:, :n_frames]).astype(np.float32), wall
 
 
 def time_steps(model_path: Path, stft_config: StftConfig, frames: np.ndarray, hops: int) -> dict:

@@ -15,6 +15,21 @@ from rtst.testing.jack import jack_running, start_dummy_server
 # Count allocations made inside compiled numba code (read by the real-time safety tests).
 os.environ.setdefault("NUMBA_NRT_STATS", "1")
 
+def pytest_sessionfinish(session, exitstatus):
+    """In CI every skip is a failure: a test that needs a package or a tool installs it
+    (tools/setup.sh), so a skip there means a check that silently did not run."""
+    if not os.environ.get("CI"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        reporter.ensure_newline()
+        for report in skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+            reporter.write_line(f"CI: skipped, which fails the run: {report.nodeid}: {reason}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 JACK_SAMPLE_RATE = 48000
 JACK_PERIOD = int(os.environ.get("RTST_TEST_JACK_PERIOD", "128"))
 

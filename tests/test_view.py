@@ -319,25 +319,30 @@ def test_view_process_bad_arguments_are_one_line_errors(tmp_path):
         assert len(lines) == 1 and message in lines[0], r.stderr
 
 
-def test_qt_binding_keeps_the_reference_counts_of_true_and_false(app):
+def test_qt_binding_keeps_the_reference_counts_of_what_its_signals_carry(app):
     """PySide6 6.12.0 dropped a reference to True on every signal emit; on Python < 3.12 that
     aborts the view after a few thousand redraws (setup.cfg excludes it). An upgrade that brings
-    such a bug back fails here, not on stage."""
+    such a bug back fails here, not on stage. True and False are immortal from Python 3.12 (their
+    counts never move), so the same is checked on an object of our own, which any Python counts."""
     class Source(QtCore.QObject):
         changed = QtCore.Signal()
         toggled = QtCore.Signal(bool)
+        carried = QtCore.Signal(object)
 
     source = Source()
     got = []
     source.changed.connect(lambda: None)
     source.toggled.connect(got.append)
-    before = sys.getrefcount(True), sys.getrefcount(False)
+    source.carried.connect(got.append)
+    payload = object()
+    before = sys.getrefcount(True), sys.getrefcount(False), sys.getrefcount(payload)
     for _ in range(1000):
         source.changed.emit()
     for i in range(1000):
         source.toggled.emit(bool(i % 2))
+        source.carried.emit(payload)
     got.clear()
-    assert (sys.getrefcount(True), sys.getrefcount(False)) == before
+    assert (sys.getrefcount(True), sys.getrefcount(False), sys.getrefcount(payload)) == before
 
 
 def test_the_views_controls_reach_the_engine_through_its_pipe():
