@@ -555,3 +555,54 @@ def test_random_switching_stays_within_the_crossfade_bounds():
     step = _max_level_step_db(y[100 * hop:2200 * hop], skip_blocks=0)
     print(f"largest level step between blocks: {step:.2f} dB")
     assert step <= 3.0
+
+
+class _Late(StepModel):
+    """The identity, ``latency_frames`` late: its output frame t is input frame t - k, as a model
+    with k frames of lookahead would give."""
+
+    name = "late"
+
+    def __init__(self, frames):
+        self.latency_frames = frames
+
+    def prepare(self, n_bins):
+        self.ring = np.zeros((self.latency_frames + 1, n_bins))
+        self.at = 0
+
+    def reset(self):
+        self.ring[:] = 0
+        self.at = 0
+
+    def process(self, mag_in, mag_out):
+        self.ring[self.at] = mag_in
+        self.at = (self.at + 1) % self.ring.shape[0]
+        mag_out[:] = self.ring[self.at]
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_a_model_with_latency_frames_is_counted_in_the_latency_and_the_input_phase_follows_it(frames, rng):
+    """The latency formula's model term: with a model k frames late, the engine reports
+    n_fft - hop + k hops (+ block alignment), the input-following phase takes the spectrum of the
+    frame the model's output belongs to, and the output is the input delayed by exactly that."""
+    cfg = StftConfig()
+    proc = Processor(cfg, model=_Late(frames), phase="input", block_size=256)
+    assert proc.latency_samples == cfg.n_fft - cfg.hop_length + frames * cfg.hop_length
+    x = rng.uniform(-0.5, 0.5, 20000).astype(np.float32)
+    y = proc.process(np.concatenate([x, np.zeros(proc.latency_samples + 256, np.float32)]))
+    lag = proc.latency_samples
+    assert np.max(np.abs(y[lag:lag + x.size] - x)) <= 1e-5
+    # reset brings the same output back (the ring of input spectra is reset too)
+    proc.reset()
+    np.testing.assert_array_equal(proc.process(np.concatenate([x, np.zeros(lag + 256, np.float32)])), y)
+
+
+def test_models_of_different_latency_cannot_be_blended():
+    """Morphing or swapping to a model whose output frames lag by a different count would blend
+    frames of different instants: refused, one line, and the running model keeps going."""
+    proc = Processor(StftConfig(), model=_Late(1), phase="input")
+    for action in (proc.set_morph_model, proc.swap_model):
+        with pytest.raises(ParameterError, match=r"model 'late' adds 2 frames of latency, the running model 1: "
+                                                 r"they cannot be blended"):
+            action(_Late(2))
+    assert proc.model.latency_frames == 1 and not proc.swapping

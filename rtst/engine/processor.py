@@ -345,6 +345,13 @@ class Processor:
         self._acc = np.zeros(n_fft)                             # [n_fft] overlap-add accumulator
         self._scratch = np.zeros(n_fft)                         # [n_fft]
         self._spec_in = np.zeros(n_bins, dtype=np.complex128)   # [n_bins] input spectrum
+        # A model whose output frame t belongs to input frame t - k (latency_frames = k): the
+        # phase methods that follow the input (input, guided) get that frame's spectrum, kept in
+        # a ring of k + 1; the views are made here, not per hop
+        k = self.model.latency_frames
+        self._spec_ring = np.zeros((k + 1, n_bins), dtype=np.complex128) if k else None
+        self._spec_slots = [] if k == 0 else [self._spec_ring[i] for i in range(k + 1)]
+        self._spec_at = 0
         self._spec_out = np.zeros(n_bins, dtype=np.complex128)  # [n_bins] spectrum to synthesise
         self._spec_scratch = np.zeros(n_bins, dtype=np.complex128)
         self.mag_in = np.zeros(n_bins)                          # [n_bins] newest input magnitude
@@ -506,12 +513,18 @@ class Processor:
                       work)
         self._models.run(self.mag_in, self.mag_out)
         bad = _sanitise_magnitude(self.mag_out, self._mag_limit)
-        self.phase.process(self.mag_out, self._spec_in, self._spec_out)
+        spec_in = self._spec_in
+        if self._spec_ring is not None:  # the input frame the model's output belongs to
+            slots = self._spec_slots
+            np.copyto(slots[self._spec_at], spec_in)
+            self._spec_at = (self._spec_at + 1) % len(slots)
+            spec_in = slots[self._spec_at]  # the oldest: k frames ago
+        self.phase.process(self.mag_out, spec_in, self._spec_out)
         ok = synthesise_frame(self._spec_out, self._synthesis, self._acc, self._spec_scratch,
                               self._scratch, MAX_FRAME_PEAK, bitrev, twiddle, split, work)
         phases = self._phases
         switched = False
-        if phases.process_incoming(self.mag_out, self._spec_in):
+        if phases.process_incoming(self.mag_out, spec_in):
             synthesise_frame(phases.spec_out, self._synthesis, phases.acc, self._spec_scratch,
                              self._scratch, MAX_FRAME_PEAK, bitrev, twiddle, split, work)
             switched = phases.crossfade(self._acc)
@@ -537,6 +550,9 @@ class Processor:
         self._mix_state[CURRENT] = self._mix_state[TARGET]
         self._bypass_state[CURRENT] = self._bypass_state[TARGET]
         self._bypass_state[_P_WET:_P_COEF] = 0.0
+        if self._spec_ring is not None:
+            self._spec_ring[:] = 0
+            self._spec_at = 0
         self._models.reset()
         self._phases.reset()
         self._prime()
