@@ -336,6 +336,80 @@ def test_portaudio_stream_whose_jack_server_died_ends_with_one_line(jack_server,
     assert report["record"]["seconds"] >= 1.0 and abs(sf.info(str(take)).duration - report["record"]["seconds"]) < 0.01
 
 
+# A sound card as PortAudio's JACK host sees one: a JACK client with one capture and two playback
+# ports (PortAudio lists each client as a device), in a process of its own (a second JACK client
+# in the test's process stalls PortAudio's start) until its stdin closes or it is killed.
+_CARD_SCRIPT = """
+import sys, jack
+card = jack.Client(sys.argv[1], no_start_server=True)
+card.outports.register("capture_1", is_terminal=True, is_physical=True)
+for k in (1, 2):
+    card.inports.register(f"playback_{k}", is_terminal=True, is_physical=True)
+@card.set_process_callback
+def process(frames):  # a client without one stalls the graph
+    card.outports[0].get_array()[:] = 0
+card.activate()
+print("up", flush=True)
+sys.stdin.read()
+"""
+
+
+def plug_card(name: str) -> subprocess.Popen:
+    card = subprocess.Popen([sys.executable, "-c", _CARD_SCRIPT, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert card.stdout.readline().strip() == "up", f"the card {name} did not come up"
+    return card
+
+
+def test_devices_are_listed_and_chosen_by_index_exact_name_or_refused_when_ambiguous(jack_server, tmp_path):
+    """`rtst devices` lists PortAudio's devices (on JACK, one per client); `rtst live --host
+    portaudio` opens the one named exactly, or by its index, and refuses an ambiguous name and a
+    sample rate the device does not run at, each in one line. Which device was opened is read
+    from the JACK graph: the stream's ports are connected to that card's."""
+    cards = [plug_card("rtst-card-a"), plug_card("rtst-card-b")]
+    try:
+        listing = subprocess.run([sys.executable, "-m", "rtst", "devices"], capture_output=True, text=True, timeout=60)
+        assert listing.returncode == 0, listing.stderr
+        import re
+
+        # "><   0  system      JACK Audio C   2   2   48000": marks, index, name, host API, in, out, rate
+        rows = {m[2]: m.groups() for m in (re.match(r"^[<> ]*(\d+)\s+(\S+)\s+.*?\s(\d+)\s+(\d+)\s+(\d+)\s*$", line)
+                                         for line in listing.stdout.splitlines()) if m}
+        index = {name: int(row[0]) for name, row in rows.items()}
+        for name in ("rtst-card-a", "rtst-card-b"):
+            assert rows[name][2:] == ("1", "2", "48000"), listing.stdout  # in, out, rate
+        assert rows["system"][2:] == ("2", "2", "48000"), listing.stdout
+
+        def live(*args):
+            return subprocess.Popen([sys.executable, "-m", "rtst", "live", "--model", "identity", "--host", "portaudio",
+                                     "--duration", "4", *map(str, args)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+
+        for spec, card in (("rtst-card-b", "rtst-card-b"), (index["rtst-card-a"], "rtst-card-a")):
+            effect = live("--input", spec, "--output", spec)
+            err = StderrLines(effect)
+            try:
+                assert err.wait_for("Ctrl-C stops", 60.0) is not None, err.text()
+                time.sleep(0.5)
+                graph = _connections(None)
+            finally:
+                effect.wait(timeout=60)
+            assert effect.returncode == 0, err.text()
+            assert f"{card}:capture_1\n   rtst:in_0" in graph and f"{card}:playback_2\n   rtst:out_1" in graph, graph
+        for args, message in (
+                (["--input", "rtst-card"], f"input device 'rtst-card' is ambiguous ({index['rtst-card-a']}: rtst-card-a, "
+                                           f"{index['rtst-card-b']}: rtst-card-b); give an index"),
+                (["--sample-rate", "44100"], "input device 'system' refuses sample_rate=44100 (its default is 48000)")):
+            effect = live(*args)
+            _, stderr = effect.communicate(timeout=60)
+            lines = stderr.strip().splitlines()
+            assert effect.returncode == 1 and len(lines) == 1 and message in lines[0], stderr
+    finally:
+        for card in cards:
+            card.kill()
+            card.wait(timeout=10)
+
+
 def test_portaudio_device_unplugged_and_back_resumes_with_back_off(jack_server, tmp_path):
     """A device that goes away under a PortAudio stream and comes back: the session says so in one
     line, closes the dead stream, re-scans PortAudio's devices after 0.25, 0.5, 1, 1, ... s until
@@ -352,24 +426,8 @@ def test_portaudio_device_unplugged_and_back_resumes_with_back_off(jack_server, 
     from rtst.engine import Processor
     from rtst.live.session import REOPEN_BACKOFF_S, LiveSession
 
-    card_script = ("import sys, jack\n"
-                   "card = jack.Client('rtst-usb', no_start_server=True)\n"
-                   "card.outports.register('capture_1', is_terminal=True, is_physical=True)\n"
-                   "for k in (1, 2):\n"
-                   "    card.inports.register(f'playback_{k}', is_terminal=True, is_physical=True)\n"
-                   "@card.set_process_callback\n"
-                   "def process(frames):\n"  # a client without one stalls the graph
-                   "    card.outports[0].get_array()[:] = 0\n"
-                   "card.activate()\n"
-                   "print('up', flush=True)\n"
-                   "sys.stdin.read()\n")
-
     def plug():
-        # a process of its own: a second JACK client in this process stalls PortAudio's start
-        card = subprocess.Popen([sys.executable, "-c", card_script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True)
-        assert card.stdout.readline().strip() == "up"
-        return card
+        return plug_card("rtst-usb")
 
     def unplug(card):
         card.kill()
