@@ -21,7 +21,7 @@ import time
 
 from numba import njit, types
 
-__all__ = ["rt_kernel", "cabs", "angle", "monotonic_ns", "start_timer", "elapsed_ns", "TIMER_SLOTS"]
+__all__ = ["rt_kernel", "bound", "cabs", "angle", "monotonic_ns", "start_timer", "elapsed_ns", "TIMER_SLOTS"]
 
 
 def rt_kernel(fn=None, **options):
@@ -31,6 +31,24 @@ def rt_kernel(fn=None, **options):
     if fn is None:
         return njit(**settings)
     return njit(**settings)(fn)
+
+
+def bound(kernel, *args):
+    """The compiled entry point of ``kernel`` for the types of ``args``, to call on the audio
+    thread instead of the kernel itself.
+
+    Numba's dispatcher types every argument on every call; for a tuple (a kernel's state) whose
+    type fingerprint outgrows its 40-byte buffer it mallocs and frees one, a C allocation per call
+    that tracemalloc does not see (the real-time allocation counter, rtst.testing.rtmalloc, did:
+    one a hop in RTPGHI, two in the guided method). The entry point unboxes the arguments as the
+    bound types without that typing, so it must be given arrays of exactly those types (dtype,
+    dimensions, layout): numba does not check an array's dtype there. Bind with the buffers the
+    kernel will be called with."""
+    from numba import typeof
+
+    signature = tuple(typeof(arg) for arg in args)
+    kernel.compile(signature)
+    return kernel.overloads[signature].entry_point
 
 
 @rt_kernel(inline="always")

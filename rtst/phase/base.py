@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from rtst.dsp.compiled import cabs, rt_kernel
+from rtst.dsp.compiled import bound, cabs, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
@@ -56,17 +56,24 @@ class PhaseMethod:
 
         Parameters
         ----------
-        mag : float64 [n_bins]
+        mag : float64 [n_bins], C-contiguous
             Target magnitude of the newest frame.
-        spec_in : complex128 [n_bins]
+        spec_in : complex128 [n_bins], C-contiguous
             The input's spectrum of the same frame (frame-centred phase).
-        spec_out : complex128 [n_bins], written
+        spec_out : complex128 [n_bins], C-contiguous, written
             Complex spectrum of the frame ``lookahead`` hops before the newest (zeros while the
             pipeline fills).
 
-        Real-time safe: implementations must not allocate.
+        Real-time safe: implementations must not allocate, in Python or in C. They call kernels
+        bound to exactly these types (:func:`rtst.dsp.compiled.bound`), so other dtypes or
+        layouts are not converted: they would be read as these.
         """
         raise NotImplementedError
+
+    def _frame_buffers(self) -> tuple:
+        """Arrays of the types :meth:`process` takes (mag, spec_in, spec_out), to bind kernels to."""
+        return (np.zeros(self.n_bins), np.zeros(self.n_bins, dtype=np.complex128),
+                np.zeros(self.n_bins, dtype=np.complex128))
 
     def reset(self) -> None:
         """Forget all history, as a fresh instance."""
@@ -140,10 +147,11 @@ class InputPhase(PhaseMethod):
         super().__init__(stft_config, lookahead)
         self._state = frame_delay(self.lookahead, self.n_bins)
         self._args = plain(self._state)
+        self._step = bound(_input_phase_step, *self._frame_buffers(), self._args)
 
     def process(self, mag, spec_in, spec_out):
-        """Real-time safe: one compiled call, no allocation."""
-        _input_phase_step(mag, spec_in, spec_out, self._args)
+        """Real-time safe: one compiled call, no allocation (C-level included)."""
+        self._step(mag, spec_in, spec_out, self._args)
 
     def reset(self):
         self._state.history[:] = 0.0
@@ -183,11 +191,12 @@ class DelayedPhase(PhaseMethod):
         self._spec = np.zeros(self.n_bins, dtype=np.complex128)
         self._state = frame_delay(self.extra, self.n_bins)
         self._args = plain(self._state)
+        self._delay = bound(_delay_step, self._spec, self._spec, self._args)
 
     def process(self, mag, spec_in, spec_out):
         """Real-time safe: the inner method, then one compiled call."""
         self.inner.process(mag, spec_in, self._spec)
-        _delay_step(self._spec, spec_out, self._args)
+        self._delay(self._spec, spec_out, self._args)
 
     def reset(self):
         self.inner.reset()

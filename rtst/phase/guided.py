@@ -31,7 +31,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from rtst.dsp.compiled import angle, cabs, rt_kernel
+from rtst.dsp.compiled import angle, bound, cabs, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
@@ -273,6 +273,7 @@ class GuidedPhase(RtisilaPhase):
             peaks=np.zeros(n, dtype=np.int64), guide_log_tol=math.log(self.guide_tol), span=self.span,
             bend_tol=self.bend_db * math.log(10.0) / 20.0)
         self._args = plain(self._state)
+        self._guided_kernel = bound(_guided_step, *self._frame_buffers(), self._args)
         self.reset()
 
     @property
@@ -281,8 +282,8 @@ class GuidedPhase(RtisilaPhase):
         return state.buf if isinstance(state, GuidedState) else state
 
     def process(self, mag, spec_in, spec_out):
-        """Real-time safe: one compiled call, no allocation."""
-        _guided_step(mag, spec_in, spec_out, self._args)
+        """Real-time safe: one compiled call, no allocation (C-level included)."""
+        self._guided_kernel(mag, spec_in, spec_out, self._args)
 
     def reset(self):
         super().reset()

@@ -26,7 +26,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from rtst.dsp.compiled import angle, rt_kernel
+from rtst.dsp.compiled import angle, bound, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.validate import require_float
@@ -426,11 +426,12 @@ class RtisilaPhase(PhaseMethod):
             fixed=np.zeros(n, dtype=np.uint8), rng=seed_state(self.seed),
             n_fft=float(n_fft), gamma=self.gamma, log_tol=math.log(self.tol))
         self._args = plain(self._state)
+        self._step = bound(_rtisila_step, *self._frame_buffers()[::2], self._args)
         self.reset()
 
     def process(self, mag, spec_in, spec_out):
-        """Real-time safe: one compiled call, no allocation."""
-        _rtisila_step(mag, spec_out, self._args)
+        """Real-time safe: one compiled call, no allocation (C-level included)."""
+        self._step(mag, spec_out, self._args)
 
     @property
     def _buffer(self) -> RtisilaState:

@@ -22,7 +22,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from rtst.dsp.compiled import rt_kernel
+from rtst.dsp.compiled import bound, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.validate import require_float
@@ -294,11 +294,12 @@ class RtpghiPhase(PhaseMethod):
             fixed=np.zeros(n, dtype=np.uint8), rng=seed_state(self.seed), hop=float(stft_config.hop_length), n_fft=float(stft_config.n_fft),
             gamma=self.gamma, log_tol=math.log(self.tol))
         self._args = plain(self._state)
+        self._step = bound(_rtpghi_step, *self._frame_buffers()[::2], self._args)
         self.reset()
 
     def process(self, mag, spec_in, spec_out):
-        """Real-time safe: one compiled call, no allocation."""
-        _rtpghi_step(mag, spec_out, self._args)
+        """Real-time safe: one compiled call, no allocation (C-level included)."""
+        self._step(mag, spec_out, self._args)
 
     def reset(self):
         st = self._state

@@ -16,7 +16,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from rtst.dsp.compiled import rt_kernel
+from rtst.dsp.compiled import bound, rt_kernel
 
 from rtst.config import StftConfig
 from rtst.dsp.kernel_state import named, plain
@@ -111,10 +111,11 @@ class SpsiPhase(PhaseMethod):
         self._state = SpsiState(accum=np.zeros(self.n_bins), phase=np.zeros(self.n_bins),
                                 hop=float(stft_config.hop_length), n_fft=float(stft_config.n_fft))
         self._args = plain(self._state)
+        self._step = bound(_spsi_step, *self._frame_buffers()[::2], self._args)
 
     def process(self, mag, spec_in, spec_out):
-        """Real-time safe: one compiled call, no allocation."""
-        _spsi_step(mag, spec_out, self._args)
+        """Real-time safe: one compiled call, no allocation (C-level included)."""
+        self._step(mag, spec_out, self._args)
 
     def reset(self):
         self._state.accum[:] = 0.0
