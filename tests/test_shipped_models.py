@@ -151,12 +151,17 @@ def test_cli_render_every_shipped_model_with_every_phase_method(name, phase, tmp
 
     sr = load_model(name).stft.sample_rate
     x = signal(sr, 0.4, seed=1)
-    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    src, dst, rep = tmp_path / "in.wav", tmp_path / "out.wav", tmp_path / "r.json"
     sf.write(src, x, sr, subtype="FLOAT")
-    assert main(["render", str(src), str(dst), "--model", name, "--phase", phase]) == 0, capsys.readouterr().err
+    assert main(["render", str(src), str(dst), "--model", name, "--phase", phase, "--report", str(rep)]) == 0, \
+        capsys.readouterr().err
     y, rate = sf.read(dst)
-    assert rate == sr and y.shape == x.shape
-    assert np.all(np.isfinite(y)) and 1e-3 < np.max(np.abs(y)) <= 1.0
+    assert rate == sr and y.shape == x.shape and np.sqrt(np.mean(y ** 2)) > 1e-3
+    # what the engine had to repair before its clipper (a finite, bounded output says nothing
+    # after it): no frame dropped, and no more than a few samples of the 0.8 click on the tone
+    # clipped (measured at most 4, where a model boosts it); an unstable model clips thousands
+    safety = json.loads(rep.read_text())["safety"]
+    assert safety["bad_frames"] == 0 and safety["clipped_output"] <= 16, safety
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no shipped models")
