@@ -121,6 +121,25 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+def _clear_dead_servers_shm() -> None:
+    """Servers killed outright (the fault tests kill theirs, as a crash would) leave their shared
+    memory and their entry in JACK's registry, which holds 8 servers: after a few runs no new
+    server starts. With no jackd running at all, every such entry is stale."""
+    from pathlib import Path
+
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if stat.read_text().strip() == "jackd":
+                return
+        except OSError:
+            continue
+    for shm in Path("/dev/shm").glob("jack*"):
+        try:
+            shm.unlink()
+        except OSError:
+            pass
+
+
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory):
     """A JACK server with the dummy driver (48 kHz, period JACK_PERIOD), found or started.
@@ -137,6 +156,7 @@ def jack_server(tmp_path_factory):
         return
     if shutil.which("jackd") is None:
         _unavailable("jackd not installed (tools/setup.sh installs jackd2)")
+    _clear_dead_servers_shm()
     log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
     log = open(log_path, "w")
     proc = start_dummy_server(JACK_SAMPLE_RATE, JACK_PERIOD, log)

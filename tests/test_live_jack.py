@@ -331,6 +331,12 @@ def test_portaudio_stream_whose_jack_server_died_ends_with_one_line(jack_server,
             effect.kill()
         if server.poll() is None:
             server.kill()
+        # a server killed outright stays in JACK's registry (8 places): one of the same name
+        # started and stopped cleanly takes it out
+        again = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
+        if again is not None:
+            again.terminate()
+            again.wait(timeout=10)
         log.close()
     stderr = err.text()
     assert effect.returncode == 1, stderr
@@ -704,15 +710,17 @@ def _shipped_for_each_preset():
 
 
 def spectrum_distance_db(y, x, sr=48000):
-    """RMS difference of two signals' long-term spectra (Welch, 4096-point Hann, 100 Hz-8 kHz, dB,
-    floored 80 dB under the louder): what a magnitude-only change of timbre moves and a phase
-    method alone does not (the identity under any phase method: 0.5-0.8 dB on a harmonic tone;
-    the shipped styles 4.5-7.3 dB)."""
+    """RMS difference of two signals' long-term spectra (the median over 4096-point Hann frames a
+    quarter frame apart, 100 Hz-8 kHz, dB, floored 80 dB under the louder): what a magnitude-only
+    change of timbre moves and a phase method alone does not (the identity under the shipped
+    models' phase methods: 0.35-0.8 dB on a harmonic tone; the shipped styles 4.3-7.3 dB). The
+    median, not the mean: an xrun's dropout fills the valleys between harmonics of the frames it
+    falls in, and three of 128 samples moved the mean spectrum 16-17 dB (the median 1.0-1.5)."""
     def spectrum(s):
         n = 4096
         w = np.hanning(n)
-        return 10 * np.log10(np.mean([np.abs(np.fft.rfft(w * s[i:i + n])) ** 2
-                                      for i in range(0, s.size - n, n // 2)], axis=0) + 1e-12)
+        return 10 * np.log10(np.median([np.abs(np.fft.rfft(w * s[i:i + n])) ** 2
+                                        for i in range(0, s.size - n, n // 4)], axis=0) + 1e-12)
 
     a, b = spectrum(y), spectrum(x)
     f = np.fft.rfftfreq(4096, 1 / sr)
@@ -773,7 +781,9 @@ def test_live_with_a_shipped_style_model(jack_server, reference_client, tmp_path
     to_offline = spectrum_distance_db(out, offline(model))
     print(f"{model}: spectrum distance to the input {to_input:.2f} dB (identity, same phase: "
           f"{identity_to_input:.2f} dB), to the offline render {to_offline:.2f} dB")
-    assert to_input > identity_to_input + 1.0 and to_offline < 1.0
+    # the same model offline within 2.5 dB (xruns on the way cost up to ~1.5); the identity in
+    # its place would be 4.3 dB or more from it
+    assert to_input > identity_to_input + 1.0 and to_offline < 2.5
     print(f"{model}: xruns at {report['stream']['xrun_times_s']} s, overruns at "
           f"{report['stream']['deadline_miss_times_s']} s, window {window_start - report['stream']['started_monotonic_s']:.2f}"
           f"..{window_end - report['stream']['started_monotonic_s']:.2f} s")
