@@ -241,20 +241,19 @@ def test_live_rides_out_a_jack_server_restart(jack_server, tmp_path, view):
 
     if view:
         pytest.importorskip("pyqtgraph")
-    host, first, last_out = "jack", "in_1", "out_2"
     name = f"rtst-restart-{os.getpid()}"
     log = open(tmp_path / "jackd.log", "w")
     server = start_dummy_server(jack_server["sample_rate"], 128, log, name=name)
     assert server is not None, "a second jackd did not start"
     report_path, take = tmp_path / "live.json", tmp_path / "take.wav"
-    cmd = [sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "14", "--host", host,
+    cmd = [sys.executable, "-m", "rtst", "live", "--model", "identity", "--duration", "14", "--host", "jack",
            "--record", str(take), "--report", str(report_path)] + (["--view"] if view else [])
     effect = subprocess.Popen(cmd, env={**server_env(name), "QT_QPA_PLATFORM": "offscreen"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err = StderrLines(effect)
     try:
         deadline = time.monotonic() + 60
-        while f"rtst:{first}\n   system:capture_1" not in _connections(name):
+        while "rtst:in_1\n   system:capture_1" not in _connections(name):
             assert time.monotonic() < deadline and effect.poll() is None, "rtst live did not come up"
             time.sleep(0.1)
         time.sleep(0.5)  # the other ports are connected one after another
@@ -286,7 +285,7 @@ def test_live_rides_out_a_jack_server_restart(jack_server, tmp_path, view):
     ours = [line for line in stderr.splitlines() if line.startswith("rtst live:")]
     assert len(ours) == 2, ours  # one line for the loss, one for the return
     own = lambda text: sorted(line for line in text.splitlines() if "rtst:" in line or line.startswith("   "))  # noqa: E731
-    assert f"rtst:{last_out}\n   system:playback_2" in rewired and own(rewired) == own(wired), (wired, rewired)
+    assert "rtst:out_2\n   system:playback_2" in rewired and own(rewired) == own(wired), (wired, rewired)
     report = json.loads(report_path.read_text())
     assert report["complete"] is True and report["error"] is None
     (gap,) = report["interruptions"]

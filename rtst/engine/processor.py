@@ -350,7 +350,7 @@ class Processor:
         # a ring of k + 1; the views are made here, not per hop
         k = self.model.latency_frames
         self._spec_ring = np.zeros((k + 1, n_bins), dtype=np.complex128) if k else None
-        self._spec_slots = [] if k == 0 else [self._spec_ring[i] for i in range(k + 1)]
+        self._spec_slots = None if k == 0 else list(self._spec_ring)  # rows: views
         self._spec_at = 0
         self._spec_out = np.zeros(n_bins, dtype=np.complex128)  # [n_bins] spectrum to synthesise
         self._spec_scratch = np.zeros(n_bins, dtype=np.complex128)
