@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -93,13 +94,13 @@ def assert_effect_not_blamed(log: ServerLog, reference: str, what: str = "") -> 
         f"{what}: the server blamed {blamed} cycles on the effect, the C client missed {missed}: {events}")
 
 
-def blame(log: ServerLog, reference: str, what: str = "") -> tuple:
-    """(cycles the server blamed on the effect, cycles the C reference client missed, the events)
-    in the log's window (see :func:`assert_effect_not_blamed`); printed."""
+def blame(log: ServerLog, reference: str, what: str = "", client: str = "rtst") -> tuple:
+    """(cycles the server blamed on ``client``, the effect by default, cycles the C reference
+    client missed, the events) in the log's window (see :func:`assert_effect_not_blamed`); printed."""
     events = xrun_events(log.text)
-    blamed = [e for e in events if e["clients"].get("rtst") == "Running" and (e["timer_late_us"] or 0) < STALL_US]
+    blamed = [e for e in events if e["clients"].get(client) == "Running" and (e["timer_late_us"] or 0) < STALL_US]
     missed = [e for e in events if reference in e["clients"]]
-    print(f"{what}: {len(events)} xruns in the window, blamed on the effect {len(blamed)}, "
+    print(f"{what}: {len(events)} xruns in the window, blamed on {client} {len(blamed)}, "
           f"the C reference missed {len(missed)}")
     return len(blamed), len(missed), events
 
@@ -973,8 +974,9 @@ def test_a_thousand_random_switches_during_a_show(jack_server, reference_client,
 
 
 # The flood's sender, in a process of its own (its Python must not share this one's GIL with the
-# probe): every millisecond 10 OSC messages (/rtst/mix) and one MIDI CC 1 (morph) on a JACK MIDI
-# port, for SECONDS; then one of each with the value given. Prints its counts as JSON.
+# probe): every millisecond 10 OSC messages (/rtst/mix) to PORT (none if 0) and one MIDI CC 1
+# (morph) on the JACK MIDI port rtst-flood-keys, for SECONDS; then one of each with the value
+# given. Prints its counts as JSON.
 _FLOOD_SENDER = """
 import json, random, socket, sys, time
 import mido
@@ -989,10 +991,11 @@ sys.stdout.write("ready\\n"); sys.stdout.flush(); sys.stdin.readline()
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 target = ("127.0.0.1", port)
 ticks = int(seconds * 1000)
+per_tick = 10 if port else 0
 sent = ccs = 0
 start = time.monotonic()
 for tick in range(ticks):
-    for k in range(10):
+    for k in range(per_tick):
         sock.sendto(grams[sent % 997], target)
         sent += 1
     keys.send(mido.Message("control_change", control=1, value=rng.randrange(128)))
@@ -1003,9 +1006,10 @@ for tick in range(ticks):
 took = time.monotonic() - start
 # the performer's last move, 50 ms after the flood, while its backlog is still being worked off
 time.sleep(0.05)
-sock.sendto(osc(last_mix), target)
+if port:
+    sock.sendto(osc(last_mix), target)
+    sent += 1
 keys.send(mido.Message("control_change", control=1, value=last_cc))
-sent += 1
 ccs += 1
 time.sleep(0.5)
 keys.close()
@@ -1094,6 +1098,61 @@ def test_control_flood_costs_the_audio_nothing_and_the_last_value_wins(jack_serv
         assert flood_blamed <= 2 * (base_blamed + flood_missed) + 2, events
     (audio_0, control_0), (audio_1, control_1) = rss
     assert audio_1 - audio_0 < 1024 and control_1 - control_0 < 1024, rss
+
+
+def test_midi_input_keeps_python_out_of_the_jack_graph(jack_server, reference_client):
+    """RtMidi's JACK input calls back from its client's process thread, which the whole graph
+    waits for: Python there waits for the GIL, and a control process busy parsing an OSC flood made
+    every client of the graph miss cycles (465 in 4 s here, with a callback). The MIDI input
+    (rtst.control.midi.open_midi_input) reads RtMidi's queue from a thread of its own instead.
+    Here CCs at DIN's full rate reach it for 4 s while this process keeps its GIL busy with pure
+    Python (the default switch interval, 5 ms): the server finds the MIDI client late in no more
+    cycles than the C reference client misses (x2, +1), and every CC arrives, the last one last."""
+    pytest.importorskip("mido")
+    pytest.importorskip("rtmidi")
+    from rtst.control.midi import MIDI_CLIENT_NAME, open_midi_input
+
+    sender = subprocess.Popen([sys.executable, "-c", _FLOOD_SENDER, "0", "4", "0", "77"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    received, log = [], ServerLog(jack_server)
+    previous = sys.getswitchinterval()
+    try:
+        assert sender.stdout.readline().strip() == "ready"
+        port = open_midi_input("rtst-flood-keys", received.append)
+        done = threading.Event()
+
+        def parse_a_flood():  # pure Python, as python-osc's parsing: the GIL held 5 ms at a time
+            x = 0
+            while not done.is_set():
+                for i in range(10_000):
+                    x += i * i
+
+        busy = threading.Thread(target=parse_a_flood)
+        try:
+            sys.setswitchinterval(0.005)
+            busy.start()
+            log.start()
+            sender.stdin.write("go\n")
+            sender.stdin.flush()
+            sent = json.loads(sender.stdout.readline())
+            log.stop()
+        finally:
+            done.set()
+            if busy.is_alive():
+                busy.join()
+            sys.setswitchinterval(previous)
+            port.close()
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+    print(f"sent {sent}, received {len(received)}")
+    if log.path is None:
+        assert not os.environ.get("CI"), "the JACK tests run their own server in CI"
+    else:
+        late, missed, events = blame(log, reference_client, "MIDI input, GIL busy", client=MIDI_CLIENT_NAME)
+        assert late <= 2 * missed + 1, (late, missed, events)
+    assert sent["midi"] == 4001 and len(received) >= 0.995 * sent["midi"], (sent, len(received))
+    assert received[-1].control == 1 and received[-1].value == 77, received[-1]
 
 
 def test_view_open_and_redrawing_does_not_hold_up_the_audio_at_low_latency(jack_server, tmp_path):

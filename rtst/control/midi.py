@@ -1,22 +1,36 @@
 """MIDI control (mido + python-rtmidi): control changes, notes and program changes to the Rig.
 
 The mapping is a TOML file; :data:`DEFAULT_MAPPING` (``rtst/data/midi_default.toml``) documents
-the format and is used when none is given. Messages arrive on rtmidi's own thread and go through
-:meth:`MidiControl.handle`, never the audio thread. Ports are looked up on every MIDI API rtmidi
-was built with (ALSA, then JACK on Linux), so the JACK test server's MIDI ports work too.
+the format and is used when none is given. RtMidi queues the messages (on a JACK port, in the
+MIDI client's process thread, which the whole JACK graph waits for); a thread of ours reads the
+queue and hands each message to :meth:`MidiControl.handle`, never the audio thread. Ports are
+looked up on every MIDI API rtmidi was built with (ALSA, then JACK on Linux), so the JACK test
+server's MIDI ports work too.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from rtst.errors import DeviceError, ParameterError
 from rtst.validate import require_int
 
-__all__ = ["MidiMapping", "MidiControl", "DEFAULT_MAPPING", "open_midi_input", "midi_input_names"]
+__all__ = ["MidiMapping", "MidiControl", "MidiInput", "DEFAULT_MAPPING", "open_midi_input", "midi_input_names",
+           "MIDI_POLL_S"]
 
 DEFAULT_MAPPING = Path(__file__).resolve().parents[1] / "data" / "midi_default.toml"
+#: How often a MIDI input's queue is read. With a callback instead, RtMidi runs Python in the JACK
+#: MIDI client's process thread, which then waits for the GIL: with the control process busy in
+#: Python (as parsing an OSC flood), 1000 CCs a second made the graph miss 465 cycles in 4 s
+#: waiting for the MIDI client, and none when read from a thread. 2 ms is the most it adds to a
+#: control's latency.
+MIDI_POLL_S = 0.002
+#: Messages RtMidi keeps between two reads (DIN's full rate is about 1000 a second).
+MIDI_QUEUE = 4096
+#: The MIDI input's client name (its JACK client, its ALSA sequencer client).
+MIDI_CLIENT_NAME = "rtst-midi"
 _CONTINUOUS = ("mix", "morph", "bypass")
 _CHOICES = ("model", "phase")
 
@@ -116,7 +130,7 @@ class MidiControl:
         self.port = None
 
     def handle(self, msg) -> None:
-        """One mido message (called on rtmidi's thread). Unmapped messages are ignored."""
+        """One mido message (called on the MIDI input's thread). Unmapped messages are ignored."""
         self.received += 1
         m = self.mapping
         channel = getattr(msg, "channel", None)
@@ -161,45 +175,101 @@ class MidiControl:
             self.port = None
 
 
-def _backends():
-    try:
-        import mido
-        import rtmidi
-    except ImportError:
+class MidiInput:
+    """An open MIDI input port whose messages a thread of its own reads (every
+    :data:`MIDI_POLL_S`) and hands to ``callback`` one mido message at a time.
+
+    Attributes
+    ----------
+    name : str
+        The port it listens on.
+    """
+
+    def __init__(self, midi_in, name: str, callback):
+        self.name = name
+        self._in = midi_in
+        self._callback = callback
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="rtst-midi-in", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        from mido import Message
+
+        get_message = self._in.get_message
+        while not self._closing.is_set():
+            event = get_message()
+            if event is None:
+                self._closing.wait(MIDI_POLL_S)
+                continue
+            try:
+                msg = Message.from_bytes(event[0])
+            except ValueError:  # bytes that are no MIDI message: ignored, as mido does
+                continue
+            self._callback(msg)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(timeout=1.0)
+        self._in.close_port()
+        self._in.delete()
+
+
+def _apis() -> list:
+    """The MIDI APIs rtmidi was built with that have ports of hardware or programs."""
+    from importlib.util import find_spec
+
+    if find_spec("mido") is None or find_spec("rtmidi") is None:  # mido parses what rtmidi reads
         raise DeviceError("MIDI control needs mido and python-rtmidi (the control extra): "
-                          "bash tools/setup.sh control") from None
-    names = {rtmidi.API_LINUX_ALSA: "LINUX_ALSA", rtmidi.API_UNIX_JACK: "UNIX_JACK",
-             rtmidi.API_MACOSX_CORE: "MACOSX_CORE", rtmidi.API_WINDOWS_MM: "WINDOWS_MM"}
-    for api in rtmidi.get_compiled_api():
-        if api in names:
-            yield mido.Backend(f"mido.backends.rtmidi/{names[api]}", load=True)
+                          "bash tools/setup.sh control")
+    import rtmidi
+
+    usable = (rtmidi.API_LINUX_ALSA, rtmidi.API_UNIX_JACK, rtmidi.API_MACOSX_CORE, rtmidi.API_WINDOWS_MM)
+    return [api for api in rtmidi.get_compiled_api() if api in usable]
+
+
+def _midi_in(api):
+    """A MIDI input client on ``api``; None where that API's system service is absent (no ALSA
+    sequencer, no JACK server)."""
+    import rtmidi
+
+    try:
+        return rtmidi.MidiIn(api, MIDI_CLIENT_NAME, queue_size_limit=MIDI_QUEUE)
+    except Exception:
+        return None
 
 
 def midi_input_names() -> list:
     """Input port names on every MIDI API that is usable right now."""
     found = []
-    for backend in _backends():
-        try:
-            found.extend(backend.get_input_names())
-        except Exception:  # an API whose system service is absent (no ALSA sequencer, no JACK server)
-            continue
+    for api in _apis():
+        midi_in = _midi_in(api)
+        if midi_in is not None:
+            found.extend(midi_in.get_ports())
+            midi_in.delete()
     return found
 
 
-def open_midi_input(port: str, callback):
-    """Open the MIDI input whose name equals or contains ``port``; DeviceError if none or several."""
-    for backend in _backends():
-        try:
-            names = backend.get_input_names()
-        except Exception:  # this API is not available here; try the next
+def open_midi_input(port: str, callback) -> MidiInput:
+    """Open the MIDI input whose name equals or contains ``port``, its messages to ``callback``
+    (from a thread of its own); DeviceError if none or several."""
+    for api in _apis():
+        midi_in = _midi_in(api)
+        if midi_in is None:  # this API is not available here; try the next
             continue
-        matches = [n for n in names if n == port] or [n for n in names if port in n]
+        names = midi_in.get_ports()
+        matches = [i for i, n in enumerate(names) if n == port] or [i for i, n in enumerate(names) if port in n]
         if len(matches) == 1:
             try:
-                return backend.open_input(matches[0], callback=callback)
+                # sysex, MIDI clock and active sensing are not mapped: RtMidi drops them
+                midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
+                midi_in.open_port(matches[0], "control_in")
             except Exception as exc:
-                raise DeviceError(f"cannot open MIDI input {matches[0]!r}: {exc}") from None
+                midi_in.delete()
+                raise DeviceError(f"cannot open MIDI input {names[matches[0]]!r}: {exc}") from None
+            return MidiInput(midi_in, names[matches[0]], callback)
+        midi_in.delete()
         if len(matches) > 1:
-            raise DeviceError(f"MIDI input {port!r} is ambiguous: {', '.join(matches)}")
+            raise DeviceError(f"MIDI input {port!r} is ambiguous: {', '.join(names[i] for i in matches)}")
     available = midi_input_names()
     raise DeviceError(f"MIDI input {port!r} not found (available: {', '.join(available) or 'none'})")
