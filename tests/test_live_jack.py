@@ -762,7 +762,12 @@ def test_live_with_a_shipped_style_model(jack_server, reference_client, tmp_path
     lag = report["latency_samples"]["total"]
     out = rec[lag + 4800 + sr // 4:lag + 4800 + sr]          # the steady part of the tone, through the effect
     src = sig[4800 + sr // 4:4800 + sr]
-    assert report["safety"]["bad_frames"] == 0 and report["safety"]["clipped_output"] == 0
+    # nothing clips on the clean tone; an xrun's dropout is a click in the input, which a style
+    # may ring out past full scale (bells, offline, with 128-sample dropouts in this tone: 2-3
+    # clipped samples each; seen live: 4 with 16 xruns). An unstable model would clip thousands.
+    safety = report["safety"]
+    assert safety["bad_frames"] == 0 and safety["clipped_output"] <= 4 * report["stream"]["xruns"], (
+        safety, report["stream"]["xruns"])
     assert np.sqrt(np.mean(out ** 2)) > 0.01                # audible
     # and the style's spectrum, not the input's: judged on magnitudes (every phase method changes
     # the waveform), against the identity model under the same phase method on the same tone,
