@@ -372,6 +372,7 @@ class Processor:
         self._hop_ns = np.zeros(TIMING_CAPACITY, dtype=np.int64)
         self._tap = None  # (frames, hop_ns, header) of a Telemetry block, see set_frame_tap
 
+        self._models.bind_input(self._in_buf, self._spec_in)
         self.model.prepare(n_bins)
         self.phase.prepare()
         self._warm_up()
@@ -519,6 +520,8 @@ class Processor:
             np.copyto(slots[self._spec_at], spec_in)
             self._spec_at = (self._spec_at + 1) % len(slots)
             spec_in = slots[self._spec_at]  # the oldest: k frames ago
+        # a model that synthesises gives the phase of its own frame
+        spec_in = self._models.reference(spec_in)
         self.phase.process(self.mag_out, spec_in, self._spec_out)
         ok = synthesise_frame(self._spec_out, self._synthesis, self._acc, self._spec_scratch,
                               self._scratch, MAX_FRAME_PEAK, bitrev, twiddle, split, work)

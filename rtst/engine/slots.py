@@ -155,11 +155,20 @@ class ModelSlot:
         self.blend = glide(0.0, 1.0 - math.exp(-hop / (MORPH_SMOOTHING_S * stft.sample_rate)))
         self._swap_step = hop / (SWAP_FADE_S * stft.sample_rate)
         self.swapping = False
+        self._inputs = None   # (waveform, spectrum) of the engine's input frame, see bind_input
+
+    def bind_input(self, waveform: np.ndarray, spec_in: np.ndarray) -> None:
+        """The engine's input frame (float64 [n_fft]) and spectrum (complex128 [n_bins]) that
+        every model here and every model prepared later reads (:meth:`StepModel.bind`)."""
+        self._inputs = (waveform, spec_in)
+        self.model.bind(waveform, spec_in)
 
     # ---------------------------------------------------------------- control (any thread)
     def prepared(self, model: StepModel) -> StepModel:
         """``model`` checked against the engine, prepared for its bins and reset."""
         model.check(self._stft)
+        if self._inputs is not None:
+            model.bind(*self._inputs)
         if model.latency_frames != self.model.latency_frames:
             raise ParameterError(f"model {model.name!r} adds {model.latency_frames} frames of latency, the running "
                                  f"model {self.model.latency_frames}: they cannot be blended")
@@ -196,6 +205,12 @@ class ModelSlot:
         return None if self.swapping else self.other
 
     # ---------------------------------------------------------------- audio thread
+    def reference(self, spec_in: np.ndarray) -> np.ndarray:
+        """The spectrum whose phase the engine's input-following phase methods take this hop:
+        the running model's own frame if it synthesises, else the input's. Real-time safe."""
+        model = self.model
+        return model.spectrum if model.synthesises else spec_in
+
     def run(self, mag_in: np.ndarray, mag_out: np.ndarray) -> None:
         """One hop: the model (or the blend of both) from ``mag_in`` into ``mag_out``. Real-time safe."""
         other = self.other

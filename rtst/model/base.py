@@ -34,6 +34,15 @@ class StepModel:
     name = "model"
     stft: StftConfig | None = None
     latency_frames = 0
+    #: A model that makes its frame anew (True) gives the engine its complex frame in
+    #: ``spectrum`` after each :meth:`process`, and the engine takes that frame's phase where
+    #: it would take the input's; a filter (False) leaves the input's phase to the engine.
+    synthesises = False
+    spectrum: np.ndarray | None = None
+
+    def bind(self, waveform: np.ndarray, spec_in: np.ndarray) -> None:
+        """The engine's newest input frame (float64 [n_fft]) and its spectrum (complex128
+        [n_bins]), for a model that reads more than the magnitude; called before :meth:`prepare`."""
 
     def check(self, stft_config: StftConfig) -> None:
         """Raise ModelError if the model cannot run with the engine's STFT settings."""

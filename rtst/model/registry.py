@@ -64,7 +64,7 @@ def load_model(name_or_path: str | os.PathLike | None) -> StepModel:
     for path in candidates:
         if path.is_file():
             # numba and onnxruntime are imported only when a model file is used
-            from rtst.model.onnx import OnnxStepModel
+            from rtst.model.onnx import open_model
 
-            return OnnxStepModel(path)
+            return open_model(path)
     raise ModelError(f"model {text!r} not found: give one of {', '.join(list_models())} or the path of an .onnx file")

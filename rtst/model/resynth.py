@@ -1,0 +1,383 @@
+"""Re-synthesising style models: the performer's pitch and loudness, played in the style's sound.
+
+A filter on the input keeps the input's partials, its noise and its formants: a voice through it
+is still a voice. This model keeps only what the performer controls and makes the rest anew, per
+hop, in the STFT domain (DDSP's harmonic-plus-noise idea, without an oscillator per sample):
+
+1. **Track** f0, aperiodicity and level of the input (:class:`rtst.dsp.pitch.PitchTracker`, on
+   the input samples the engine hands the model, :meth:`StepModel.bind`).
+2. **Decode** the style's answer at that pitch and loudness: the ONNX graph maps
+   ``cond = [pitch (MIDI), loudness (dB)]`` to the level of each of the style's partials and of
+   its noise per band (``params = [partial dB .., noise dB ..]``, relative to the frame's RMS).
+   The partials sit at the style's own frequency ratios (integers for a harmonic instrument, a
+   bell's inharmonic series for bells), measured from the style clip
+   (:mod:`rtst.transfer.resynth`).
+3. **Synthesise** the frame: each partial a window-shaped peak at ``ratio * f0`` whose phase
+   advances at its own frequency hop to hop (:func:`rtst.dsp.partials.add_partial`), plus the
+   style's noise envelope with random phase; the whole scaled to the input frame's energy, so
+   loudness and onsets stay the performer's.
+4. Where the input has **no single pitch** (consonants, drums, chords, noise) the frame crossfades,
+   with the tracker's voicing, to a filter path: the input's own spectrum and phase with its band
+   envelope replaced by the style's average one (cross-synthesis). Noise and smearing are not made
+   up where there is no pitch to play.
+
+The model gives the engine its complex frame (:attr:`spectrum`), so the phase the engine uses is
+the model's own: with phase ``input`` the output is exactly this frame (``presets`` runs
+re-synthesising models so).
+
+File contract (docs/model-format.md): ``rtst.format = "resynth-v1"``, ``rtst.stft``, ``rtst.io``
+(``{"cond_input": "cond", "params_output": "params"}``) and ``rtst.resynth`` (JSON: ``ratios``,
+``n_bands``, ``style_env_db``, ``pitch_range_midi``, ``loudness_range_db``, ``harmonic``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rtst.config import StftConfig
+from rtst.dsp.compiled import bound, cabs, rt_kernel
+from rtst.dsp.partials import (LOBE_HALF_WIDTH, LOBE_OVERSAMPLE, add_partial, band_map, band_power,
+                               lobe_table)
+from rtst.dsp.pitch import VOICED_APERIODICITY, VOICED_FLOOR_DB, PitchTracker
+from rtst.dsp.windows import get_window
+from rtst.errors import ModelError, ParameterError
+from rtst.model.base import StepModel
+
+__all__ = ["ResynthModel", "RESYNTH_FORMAT", "TRACK_EVERY_SAMPLES", "VOICING_SMOOTHING_S"]
+
+RESYNTH_FORMAT = "resynth-v1"
+#: The tracker estimates at least this often (samples): every hop at the default preset's 256,
+#: every 4th at the low-latency preset's 64 (its per-hop cost is then a quarter on average).
+TRACK_EVERY_SAMPLES = 256
+#: Time constant of the voicing crossfade between re-synthesis and the filter path.
+VOICING_SMOOTHING_S = 0.01
+#: The running peak of the input's level (the loudness map's reference) falls this fast.
+PEAK_RELEASE_DB_PER_S = 1.5
+#: Gain limits of the filter path's envelope replacement.
+FILTER_LIMIT_DB = 30.0
+#: Highest partial drawn, as a fraction of the sample rate (partials fade out above 0.9 of it).
+PARTIAL_LIMIT = 0.45
+
+# float state: smoothed voicing, running peak dB, previous synthesis f0, this frame's energy,
+# the transposition as a frequency ratio
+_V, _PEAK, _F_PREV, _ENERGY, _TRANSPOSE = 0, 1, 2, 3, 4
+_N_DYN = 5
+
+
+@rt_kernel
+def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, peak_release, voicing_coef):
+    """The decoder's input from the tracker and the frame: ``cond = [pitch MIDI, loudness dB]``.
+
+    Loudness is the tracker's level relative to the input's running peak, placed into the
+    style's range (its loudest frames at the top), so a quiet singer and a loud one both span
+    the style's dynamics. Stores the frame's energy in ``dyn``. Real-time safe."""
+    energy = 0.0
+    for k in range(mag_in.shape[0]):
+        energy += mag_in[k] * mag_in[k]
+    level = track[2]
+    peak = dyn[_PEAK] - peak_release
+    if level > peak:
+        peak = level
+    if peak < VOICED_FLOOR_DB:
+        peak = VOICED_FLOOR_DB
+    dyn[_PEAK] = peak
+    dyn[_ENERGY] = energy
+    f0 = track[0] * dyn[_TRANSPOSE]
+    pitch = 69.0 + 12.0 * math.log2(f0 / 440.0) if f0 > 0.0 else 0.5 * (pitch_lo + pitch_hi)
+    cond[0, 0] = min(max(pitch, pitch_lo), pitch_hi)
+    loud = loud_hi + (level - peak)
+    cond[0, 1] = min(max(loud, loud_lo), loud_hi)
+    voiced = 1.0 if (track[1] <= VOICED_APERIODICITY and level >= VOICED_FLOOR_DB and f0 > 0.0) else 0.0
+    dyn[_V] += (voiced - dyn[_V]) * voicing_coef
+
+
+@rt_kernel
+def _tick(count, every):
+    """True on every ``every``-th call (the hops the tracker estimates on). Real-time safe."""
+    due = count[0] % every == 0
+    count[0] += 1
+    return due
+
+
+@rt_kernel
+def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac, style_env, band_in,
+                band_weight, noise_gain, rng, sample_rate, n_fft, hop, out):
+    """Build this hop's frame into ``out`` (complex128 [n_bins]). Real-time safe."""
+    n_bins = out.shape[0]
+    n_partials = ratios.shape[0]
+    v = dyn[_V]
+    energy_in = dyn[_ENERGY]
+    f0 = track[0] * dyn[_TRANSPOSE]
+    for k in range(n_bins):
+        out[k] = 0.0
+    if energy_in <= 1e-20:
+        return
+    df = sample_rate / n_fft
+    limit = PARTIAL_LIMIT * sample_rate
+    f_prev = dyn[_F_PREV] if dyn[_F_PREV] > 0.0 else f0
+    dyn[_F_PREV] = f0
+    if v > 1e-3 and f0 > 0.0:
+        # partials at the style's ratios, phases integrated over the hop at the mean frequency
+        for j in range(n_partials):
+            f = ratios[j] * f0
+            fm = 0.5 * (ratios[j] * f_prev + f)
+            p = phases[j] + 2.0 * math.pi * fm * hop / sample_rate
+            p -= 2.0 * math.pi * math.floor(p / (2.0 * math.pi))
+            phases[j] = p
+            if f >= limit:
+                continue
+            a = 10.0 ** (params[0, j] / 20.0)
+            if f > 0.9 * limit:
+                a *= (limit - f) / (0.1 * limit)
+            add_partial(out, a, f / df, p, table, LOBE_HALF_WIDTH, LOBE_OVERSAMPLE)
+        # the style's noise at this pitch and loudness, random phase
+        for k in range(n_bins):
+            b = lower[k]
+            g = (1.0 - frac[k]) * 10.0 ** (params[0, n_partials + b] / 20.0) + \
+                frac[k] * 10.0 ** (params[0, n_partials + b + 1] / 20.0)
+            x = rng[0]
+            x ^= (x << np.uint64(13))
+            x ^= (x >> np.uint64(7))
+            x ^= (x << np.uint64(17))
+            rng[0] = x
+            theta = 2.0 * math.pi * (float(x >> np.uint64(11)) / 9007199254740992.0)
+            out[k] += complex(noise_gain * g * math.cos(theta), noise_gain * g * math.sin(theta))
+        e_syn = 0.0
+        for k in range(n_bins):
+            e_syn += out[k].real * out[k].real + out[k].imag * out[k].imag
+        gain = v * math.sqrt(energy_in / e_syn) if e_syn > 1e-30 else 0.0
+        for k in range(n_bins):
+            out[k] *= gain
+    else:
+        for j in range(n_partials):   # keep the partials' phases running through the gap
+            p = phases[j] + 2.0 * math.pi * ratios[j] * f_prev * hop / sample_rate
+            phases[j] = p - 2.0 * math.pi * math.floor(p / (2.0 * math.pi))
+    if v < 1.0 - 1e-3:
+        # the filter path: the input with its band envelope replaced by the style's
+        _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, 1.0 - v, out)
+
+
+@rt_kernel
+def _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, weight, out):
+    """Add ``weight`` times the input frame with its band envelope moved to ``style_env`` (mean
+    power per bin per band, relative), at the input frame's energy. Real-time safe."""
+    n_bins = spec_in.shape[0]
+    # band_in doubles as the power scratch's band means; out's real parts are not touched first
+    for b in range(band_in.shape[0]):
+        band_in[b] = 0.0
+        band_weight[b] = 0.0
+    for k in range(n_bins):
+        z = spec_in[k]
+        pw = z.real * z.real + z.imag * z.imag
+        b = lower[k]
+        f = frac[k]
+        band_in[b] += (1.0 - f) * pw
+        band_weight[b] += 1.0 - f
+        band_in[b + 1] += f * pw
+        band_weight[b + 1] += f
+    for b in range(band_in.shape[0]):
+        band_in[b] = band_in[b] / band_weight[b] if band_weight[b] > 0.0 else 0.0
+    lim = 10.0 ** (FILTER_LIMIT_DB / 20.0)
+    e_f = 0.0
+    # first pass: energy of the filtered frame, to scale it to the input's
+    for k in range(n_bins):
+        b = lower[k]
+        f = frac[k]
+        want = (1.0 - f) * style_env[b] + f * style_env[b + 1]
+        have = (1.0 - f) * band_in[b] + f * band_in[b + 1]
+        g = math.sqrt(want / have) if have > 1e-30 else 0.0
+        if g > lim:
+            g = lim
+        z = spec_in[k]
+        e_f += g * g * (z.real * z.real + z.imag * z.imag)
+    scale = weight * math.sqrt(energy_in / e_f) if e_f > 1e-30 else 0.0
+    for k in range(n_bins):
+        b = lower[k]
+        f = frac[k]
+        want = (1.0 - f) * style_env[b] + f * style_env[b + 1]
+        have = (1.0 - f) * band_in[b] + f * band_in[b + 1]
+        g = math.sqrt(want / have) if have > 1e-30 else 0.0
+        if g > lim:
+            g = lim
+        out[k] += spec_in[k] * (scale * g)
+
+
+@rt_kernel
+def _magnitude(spec, mag_out):
+    """``mag_out = |spec|``. Real-time safe."""
+    for k in range(spec.shape[0]):
+        mag_out[k] = cabs(spec[k])
+
+
+def _meta_json(meta: dict, key: str, path: Path):
+    try:
+        return json.loads(meta[key])
+    except KeyError:
+        raise ModelError(f"model {str(path)!r} lacks metadata {key!r}") from None
+    except ValueError as exc:
+        raise ModelError(f"model {str(path)!r} has malformed {key}: {exc}") from None
+
+
+class ResynthModel(StepModel):
+    """A re-synthesising style model from an ONNX file (``rtst.format = "resynth-v1"``).
+
+    Parameters
+    ----------
+    path : path-like
+    session : onnxruntime.InferenceSession, optional
+        Already made for ``path`` (the loader opened it to read the format).
+
+    Raises
+    ------
+    ModelError
+        The file's metadata or graph do not fit the contract.
+    """
+
+    #: The engine reads :attr:`spectrum` as the phase of this model's frame.
+    synthesises = True
+
+    def __init__(self, path, *, session=None):
+        import onnxruntime as ort
+
+        path = Path(path)
+        self.path = path
+        if session is None:
+            from rtst.model.onnx import open_session
+
+            session = open_session(path)
+        self.session = session
+        meta = session.get_modelmeta().custom_metadata_map
+        if meta.get("rtst.format") != RESYNTH_FORMAT:
+            raise ModelError(f"model {str(path)!r} is not a re-synthesising model (rtst.format="
+                             f"{meta.get('rtst.format')!r}, expected {RESYNTH_FORMAT!r})")
+        stft = _meta_json(meta, "rtst.stft", path)
+        try:
+            self.stft = StftConfig(**stft)
+        except (TypeError, ParameterError) as exc:
+            raise ModelError(f"model {str(path)!r} has invalid rtst.stft {stft}: {exc}") from None
+        io = _meta_json(meta, "rtst.io", path)
+        spec = _meta_json(meta, "rtst.resynth", path)
+        self.name = meta.get("rtst.name", path.stem)
+        self.metadata = dict(meta)
+        self.resynth = spec
+        try:
+            self._ratios = np.asarray(spec["ratios"], dtype=np.float64)
+            self._style_env = 10.0 ** (np.asarray(spec["style_env_db"], dtype=np.float64) / 10.0)
+            self._pitch_lo, self._pitch_hi = (float(v) for v in spec["pitch_range_midi"])
+            self._loud_lo, self._loud_hi = (float(v) for v in spec["loudness_range_db"])
+            n_bands = int(spec["n_bands"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model {str(path)!r} has malformed rtst.resynth: {exc!r}") from None
+        if self._style_env.shape != (n_bands,) or self._ratios.ndim != 1 or not np.all(self._ratios > 0):
+            raise ModelError(f"model {str(path)!r}: rtst.resynth needs {n_bands} style_env_db values and positive ratios")
+        self._cond_name = io.get("cond_input", "cond")
+        self._params_name = io.get("params_output", "params")
+        inputs = {i.name for i in session.get_inputs()}
+        outputs = {o.name for o in session.get_outputs()}
+        for name, table, kind in ((self._cond_name, inputs, "input"), (self._params_name, outputs, "output")):
+            if name not in table:
+                raise ModelError(f"model {str(path)!r}: graph has no {kind} named {name!r} (has {sorted(table)})")
+        self.n_partials = self._ratios.shape[0]
+        self.n_bands = n_bands
+        self._cond = np.zeros((1, 2), dtype=np.float32)                              # [1, 2]
+        self._params = np.zeros((1, self.n_partials + n_bands), dtype=np.float32)    # [1, P + B]
+        self._binding = session.io_binding()
+        self._binding.bind_cpu_input(self._cond_name, self._cond)
+        self._binding.bind_output(self._params_name, "cpu", 0, np.float32, self._params.shape,
+                                  self._params.ctypes.data)
+        del ort
+        self.engine = "onnxruntime"
+        #: Semitones the re-synthesis plays away from the performer (DDSP's octave shift).
+        self.transpose_semitones = float(spec.get("transpose_semitones", 0.0))
+        #: The noise relative to the style's own (1: as measured).
+        self.noise_gain = 1.0
+        self._prepared_bins = None
+
+    # ------------------------------------------------------------------ engine hooks
+    def bind(self, waveform: np.ndarray, spec_in: np.ndarray) -> None:
+        """The engine's newest input frame (float64 [n_fft], its last hop new each call) and
+        its spectrum (complex128 [n_bins]), read at each :meth:`process`."""
+        self._waveform = waveform
+        self._spec_in = spec_in
+
+    def set_transpose(self, semitones: float) -> None:
+        """Play ``semitones`` away from the performer (-36 .. 36). Lock-free: one float written."""
+        if isinstance(semitones, bool) or not isinstance(semitones, (int, float)) or not -36 <= semitones <= 36:
+            raise ParameterError(f"transpose={semitones!r} must be a number of semitones from -36 to 36")
+        self.transpose_semitones = float(semitones)
+        if self._prepared_bins is not None:
+            self._dyn[_TRANSPOSE] = 2.0 ** (self.transpose_semitones / 12.0)
+
+    def prepare(self, n_bins: int) -> None:
+        if n_bins != self.stft.n_bins:
+            raise ModelError(f"model {self.name!r} expects {self.stft.n_bins} bins, engine gives {n_bins}")
+        stft = self.stft
+        if getattr(self, "_waveform", None) is None:   # run alone (tests, tools): buffers of its own
+            self.bind(np.zeros(stft.n_fft), np.zeros(n_bins, dtype=np.complex128))
+        self._tracker = PitchTracker(stft.sample_rate)
+        self._tracker.prepare()
+        self._every = max(1, TRACK_EVERY_SAMPLES // stft.hop_length)
+        self._count = np.zeros(1, dtype=np.int64)
+        self._table = lobe_table(get_window(stft.window, stft.n_fft))
+        self._lower, self._frac = band_map(stft.sample_rate, stft.n_fft, self.n_bands)
+        self._band_in = np.zeros(self.n_bands)
+        self._band_weight = np.zeros(self.n_bands)
+        self._phases = np.zeros(self.n_partials)
+        self._dyn = np.zeros(_N_DYN)
+        self._rng = np.ones(1, dtype=np.uint64)
+        self._sample_rate = float(stft.sample_rate)
+        #: The frame this model made at the last :meth:`process` (complex128 [n_bins]).
+        self.spectrum = np.zeros(n_bins, dtype=np.complex128)
+        hop = stft.hop_length
+        self._n_fft, self._hop = stft.n_fft, hop
+        self._voicing_coef = 1.0 - math.exp(-hop / (VOICING_SMOOTHING_S * stft.sample_rate))
+        self._peak_release = PEAK_RELEASE_DB_PER_S * hop / stft.sample_rate
+        mag = np.zeros(n_bins)
+        self._cond_step = bound(_condition, mag, self._tracker.state, self._cond, self._dyn, 1.0, 1.0, 1.0, 1.0,
+                                1.0, 1.0)
+        self._tick = bound(_tick, self._count, 1)
+        self._synth_step = bound(_synthesise, self._spec_in, self._params, self._tracker.state, self._dyn,
+                                 self._phases,
+                                 self._ratios, self._table, self._lower, self._frac, self._style_env,
+                                 self._band_in, self._band_weight, 1.0, self._rng, 1.0, 1, 1, self.spectrum)
+        self._mag_step = bound(_magnitude, self.spectrum, mag)
+        self._prepared_bins = n_bins
+        rng = np.random.default_rng(0)
+        out = np.zeros(n_bins)
+        try:
+            for _ in range(3):
+                self._waveform[:] = rng.standard_normal(stft.n_fft) * 0.1
+                self.process(np.abs(rng.standard_normal(n_bins)), out)
+        except Exception as exc:
+            raise ModelError(f"model {self.name!r} failed a test step: {str(exc).splitlines()[0]}") from None
+        self._waveform[:] = 0.0
+        self.reset()
+
+    def process(self, mag_in, mag_out):
+        """Real-time safe: the tracker, the decoder (onnxruntime on bound arrays) and the
+        synthesis, each one compiled call."""
+        n_fft, hop = self._n_fft, self._hop
+        self._tracker.push(self._waveform, n_fft - hop, hop, self._tick(self._count, self._every))
+        self._cond_step(mag_in, self._tracker.state, self._cond, self._dyn, self._pitch_lo, self._pitch_hi,
+                        self._loud_lo, self._loud_hi, self._peak_release, self._voicing_coef)
+        self.session.run_with_iobinding(self._binding)
+        self._synth_step(self._spec_in, self._params, self._tracker.state, self._dyn, self._phases, self._ratios,
+                         self._table, self._lower, self._frac, self._style_env, self._band_in, self._band_weight,
+                         self.noise_gain, self._rng, self._sample_rate, n_fft, hop, self.spectrum)
+        self._mag_step(self.spectrum, mag_out)
+
+    def reset(self) -> None:
+        if self._prepared_bins is None:
+            return
+        self._tracker.reset()
+        self._count[:] = 0
+        self._phases[:] = 0.0
+        self._dyn[:] = 0.0
+        self._dyn[_PEAK] = VOICED_FLOOR_DB
+        self._dyn[_TRANSPOSE] = 2.0 ** (self.transpose_semitones / 12.0)
+        self._rng[:] = 0x9E3779B97F4A7C15
+        self.spectrum[:] = 0.0

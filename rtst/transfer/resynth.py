@@ -1,0 +1,300 @@
+"""A style clip measured as the re-synthesising model plays it, and written as a model file.
+
+:func:`fit_style` tracks the clip with the engine's own tracker (:mod:`rtst.dsp.pitch`) and, on
+its voiced frames, measures with a long window (4096 samples at 48 kHz, 11.7 Hz bins, enough to
+separate the partials of a low cello):
+
+* the style's **partial ratios**: integers when the clip's energy sits on the harmonics of its f0
+  (a bowed string, a wind, an organ pipe, a voice); otherwise the peaks of its spectrum on a
+  ratio-to-f0 axis pooled over frames (a bell's hum, prime, tierce, ...);
+* each partial's **amplitude** and the **noise** between the partials per band, relative to the
+  frame's RMS, as functions of pitch and loudness: tables over a pitch grid (2 semitones) and
+  three loudness levels, each cell the hat-weighted mean of the frames near it (in dB), cells
+  without frames filled from the nearest with;
+* the style's **average band envelope** over all its sound (the filter path's target).
+
+:func:`write_model` stores the tables as the initialiser of an ONNX decoder graph (bilinear
+interpolation over the grid, a matrix product: ``cond [1, 2] -> params [1, P + B]``) with the
+``resynth-v1`` metadata (:mod:`rtst.model.resynth`). Needs the ``onnx`` package (train extra).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from rtst.config import StftConfig
+from rtst.dsp.partials import N_BANDS, band_map
+from rtst.dsp.pitch import track
+from rtst.dsp.windows import get_window
+from rtst.errors import ParameterError
+
+__all__ = ["fit_style", "write_model", "N_PARTIALS", "ANALYSIS_N_FFT", "PITCH_STEP", "N_LOUDNESS"]
+
+#: Partials a harmonic style draws (most are above the limit for high notes and are skipped).
+N_PARTIALS = 96
+#: Long analysis window at 48 kHz (scaled with the rate).
+ANALYSIS_N_FFT = 4096
+#: Pitch grid step of the tables (semitones) and loudness levels.
+PITCH_STEP = 2.0
+N_LOUDNESS = 3
+#: A clip whose partial power lies this much on integer ratios is harmonic.
+HARMONIC_SHARE = 0.6
+#: Floor of the tables (dB relative to the frame's RMS): a partial that is not there.
+FLOOR_DB = -100.0
+_ANALYSIS_HOP = 256
+
+
+def _ratio_profile(mag, f0, df, grid):
+    """|X| (power) of one frame sampled at ``grid * f0``, float64 [len(grid)]."""
+    pos = grid * f0 / df
+    return np.interp(pos, np.arange(mag.shape[0]), mag ** 2, right=0.0)
+
+
+def _inharmonic_ratios(profile, grid, n_max):
+    """The strongest local maxima of the pooled ratio profile, at least 0.08 apart, ascending."""
+    db = 10.0 * np.log10(profile + 1e-30)
+    peaks = np.flatnonzero((db[1:-1] > db[:-2]) & (db[1:-1] >= db[2:])) + 1
+    peaks = peaks[db[peaks] > db.max() - 45.0]
+    chosen = []
+    for i in peaks[np.argsort(db[peaks])[::-1]]:
+        if all(abs(grid[i] - grid[j]) >= 0.08 for j in chosen):
+            chosen.append(i)
+        if len(chosen) == n_max:
+            break
+    return np.sort(grid[np.array(chosen, dtype=int)])
+
+
+def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N_PARTIALS) -> dict:
+    """Measure a style clip for the re-synthesising model at ``stft``.
+
+    Parameters
+    ----------
+    signal : np.ndarray, float [n_samples]
+        Mono, at ``sample_rate`` (= ``stft.sample_rate``).
+    sample_rate : int
+    stft : StftConfig
+        The engine's STFT the model will run at (the noise is measured in its units).
+
+    Returns
+    -------
+    fit : dict
+        ``ratios`` [P], ``harmonic`` (bool), ``pitch_nodes`` [Np] (MIDI), ``loudness_nodes`` [Nl]
+        (dB), ``partials_db`` [Np, Nl, P], ``noise_db`` [Np, Nl, B], ``style_env_db`` [B],
+        ``voiced_share``, ``frames``.
+
+    Raises
+    ------
+    ParameterError
+        The clip has too few voiced frames to say how its partials answer a pitch.
+    """
+    if sample_rate != stft.sample_rate:
+        raise ParameterError(f"sample_rate={sample_rate} must be the model's {stft.sample_rate}")
+    x = np.asarray(signal, dtype=np.float64)
+    n_long = int(ANALYSIS_N_FFT * sample_rate / 48000)
+    n_long = 1 << int(round(np.log2(n_long)))
+    hop = _ANALYSIS_HOP
+    tr = track(x, sample_rate, hop)
+    w_long = np.hanning(n_long + 1)[:-1]
+    w_eng = get_window(stft.window, stft.n_fft)
+    noise_scale = float(np.sum(w_eng ** 2) / np.sum(w_long ** 2))   # noise power: long bins -> engine bins
+    df = sample_rate / n_long
+    lower, frac = band_map(sample_rate, n_long, N_BANDS)
+    pad = np.concatenate([np.zeros(n_long), x, np.zeros(n_long)])
+    n_frames = tr["f0_hz"].shape[0]
+    # the tracker's estimate describes about the last (window + lag) samples: centre the long
+    # window there
+    lag_back = 900 * sample_rate // 48000
+    frames, rms_all = [], []
+    for m in range(1, n_frames):
+        centre = m * hop - lag_back
+        seg = pad[n_long + centre - n_long // 2: n_long + centre + n_long // 2]
+        xw = seg * w_long
+        rms = float(np.sqrt(np.sum(xw ** 2) / np.sum(w_long ** 2)))
+        frames.append((m, np.abs(np.fft.rfft(xw)), rms))
+        rms_all.append(rms)
+    rms_all = np.asarray(rms_all)
+    loud = rms_all > rms_all.max() * 10 ** (-50 / 20)
+    voiced = [(m, mag, rms) for (m, mag, rms), ok in zip(frames, loud) if ok and tr["voiced"][m]]
+    if len(voiced) < 10:
+        raise ParameterError(f"the style clip has {len(voiced)} frames with a pitch (needs 10): "
+                             "the re-synthesising model plays a style at the performer's pitch")
+    # which partials: harmonic or the clip's own series
+    grid = np.arange(0.45, n_partials + 0.5, 0.01)
+    profile = np.zeros(grid.shape[0])
+    for m, mag, rms in voiced:
+        p = _ratio_profile(mag, tr["f0_hz"][m], df, grid)
+        profile += p / max(p.sum(), 1e-30)
+    near = np.abs(grid - np.round(grid)) <= 0.06
+    harmonic_share = float(profile[near].sum() / profile.sum())
+    harmonic = harmonic_share >= HARMONIC_SHARE
+    ratios = np.arange(1, n_partials + 1, dtype=np.float64) if harmonic else \
+        _inharmonic_ratios(profile, grid, min(n_partials, 48))
+    # per-frame measurements
+    bins = np.arange(n_long // 2 + 1)
+    rows = []
+    for m, mag, rms in voiced:
+        f0 = tr["f0_hz"][m]
+        amps = np.full(ratios.shape[0], 10 ** (FLOOR_DB / 20))
+        masked = np.zeros(bins.shape[0], dtype=bool)
+        for j, r in enumerate(ratios):
+            c = r * f0 / df
+            if c >= bins[-1] - 2:
+                continue
+            half = max(2.0, 0.02 * c)
+            lo, hi = int(np.ceil(c - half)), int(np.floor(c + half))
+            k = lo + int(np.argmax(mag[lo:hi + 1]))
+            amps[j] = max(amps[j], 2.0 * mag[k] / w_long.sum() / max(rms, 1e-12))
+            masked[max(0, k - 4):k + 5] = True
+        power = mag ** 2
+        band = np.zeros(N_BANDS)
+        weight = np.zeros(N_BANDS)
+        keep = ~masked
+        np.add.at(band, lower[keep], (1 - frac[keep]) * power[keep])
+        np.add.at(weight, lower[keep], 1 - frac[keep])
+        np.add.at(band, lower[keep] + 1, frac[keep] * power[keep])
+        np.add.at(weight, lower[keep] + 1, frac[keep])
+        have = weight > 0.5
+        if not have.any():
+            continue
+        band = np.where(have, band / np.maximum(weight, 1e-12), np.nan)
+        idx = np.arange(N_BANDS)
+        band = np.interp(idx, idx[have], band[have])
+        noise = band * noise_scale / max(rms, 1e-12) ** 2
+        pitch = 69 + 12 * np.log2(f0 / 440.0)
+        rows.append((pitch, tr["level_db"][m], 20 * np.log10(np.maximum(amps, 1e-5)),
+                     10 * np.log10(np.maximum(noise, 1e-10))))
+    pitches = np.array([r[0] for r in rows])
+    levels = np.array([r[1] for r in rows])
+    part_db = np.array([r[2] for r in rows])
+    noise_db = np.array([r[3] for r in rows])
+    p_lo, p_hi = np.percentile(pitches, [2, 98])
+    p_lo, p_hi = np.floor(p_lo), max(np.ceil(p_hi), np.floor(p_lo) + 1)
+    n_p = max(1, int(np.ceil((p_hi - p_lo) / PITCH_STEP)) + 1)
+    pitch_nodes = p_lo + PITCH_STEP * np.arange(n_p)
+    l_lo, l_hi = np.percentile(levels, [10, 95])
+    if l_hi - l_lo < 6.0:
+        l_lo = l_hi - 6.0
+    loud_nodes = np.linspace(l_lo, l_hi, N_LOUDNESS)
+
+    def hats(values, nodes):
+        if nodes.shape[0] == 1:
+            return np.ones((values.shape[0], 1))
+        step = nodes[1] - nodes[0]
+        v = np.clip(values, nodes[0], nodes[-1])
+        return np.maximum(0.0, 1.0 - np.abs(v[:, None] - nodes[None, :]) / step)
+
+    wp, wl = hats(pitches, pitch_nodes), hats(levels, loud_nodes)
+    weight = np.einsum("fp,fl->pl", wp, wl)                         # [Np, Nl]
+    tab_p = np.einsum("fp,fl,fj->plj", wp, wl, part_db)
+    tab_n = np.einsum("fp,fl,fb->plb", wp, wl, noise_db)
+    filled = weight > 0.05
+    tab_p = np.where(filled[..., None], tab_p / np.maximum(weight, 1e-12)[..., None], 0.0)
+    tab_n = np.where(filled[..., None], tab_n / np.maximum(weight, 1e-12)[..., None], 0.0)
+    cells = np.argwhere(filled)
+    for i, j in np.argwhere(~filled):   # the nearest cell with frames (pitch counts 1, loudness 2)
+        d = np.abs(cells[:, 0] - i) + 2 * np.abs(cells[:, 1] - j)
+        a, b = cells[int(np.argmin(d))]
+        tab_p[i, j], tab_n[i, j] = tab_p[a, b], tab_n[a, b]
+    # the average band envelope of all the clip's sound, for the filter path
+    env = np.zeros(N_BANDS)
+    for (m, mag, rms), ok in zip(frames, loud):
+        if not ok:
+            continue
+        power = mag ** 2
+        band = np.zeros(N_BANDS)
+        wsum = np.zeros(N_BANDS)
+        np.add.at(band, lower, (1 - frac) * power)
+        np.add.at(wsum, lower, 1 - frac)
+        np.add.at(band, lower + 1, frac * power)
+        np.add.at(wsum, lower + 1, frac)
+        env += band / np.maximum(wsum, 1e-12) / max(rms, 1e-12) ** 2
+    env /= max(int(loud.sum()), 1)
+    return {"ratios": ratios, "harmonic": bool(harmonic), "harmonic_share": harmonic_share,
+            "pitch_nodes": pitch_nodes, "loudness_nodes": loud_nodes,
+            "partials_db": np.maximum(tab_p, FLOOR_DB), "noise_db": np.maximum(tab_n, FLOOR_DB),
+            "style_env_db": 10 * np.log10(np.maximum(env, 1e-12)),
+            "voiced_share": len(voiced) / max(int(loud.sum()), 1), "frames": len(rows)}
+
+
+def _decoder_graph(fit: dict):
+    """The ONNX graph: bilinear interpolation of the tables at ``cond = [pitch, loudness]``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    pn, ln = fit["pitch_nodes"].astype(np.float32), fit["loudness_nodes"].astype(np.float32)
+    table = np.concatenate([fit["partials_db"], fit["noise_db"]], axis=2).astype(np.float32)  # [Np, Nl, D]
+    n_p, n_l, d = table.shape
+    step_p = np.float32(pn[1] - pn[0]) if n_p > 1 else np.float32(1.0)
+    step_l = np.float32(ln[1] - ln[0]) if n_l > 1 else np.float32(1.0)
+    inits = [
+        numpy_helper.from_array(pn.reshape(1, n_p), "pitch_nodes"),
+        numpy_helper.from_array(ln.reshape(1, n_l), "loudness_nodes"),
+        numpy_helper.from_array(np.array([pn[0]], np.float32), "pitch_lo"),
+        numpy_helper.from_array(np.array([pn[-1]], np.float32), "pitch_hi"),
+        numpy_helper.from_array(np.array([ln[0]], np.float32), "loud_lo"),
+        numpy_helper.from_array(np.array([ln[-1]], np.float32), "loud_hi"),
+        numpy_helper.from_array(np.array([1.0 / step_p], np.float32), "inv_step_p"),
+        numpy_helper.from_array(np.array([1.0 / step_l], np.float32), "inv_step_l"),
+        numpy_helper.from_array(np.array([1.0], np.float32), "one"),
+        numpy_helper.from_array(np.array([0], np.int64), "i0"),
+        numpy_helper.from_array(np.array([1], np.int64), "i1"),
+        numpy_helper.from_array(np.array([2], np.int64), "i2"),
+        numpy_helper.from_array(np.array([1, n_p * n_l], np.int64), "flat_shape"),
+        numpy_helper.from_array(table.reshape(n_p * n_l, d), "table"),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["cond", "i0", "i1", "i1"], ["p"]),
+        helper.make_node("Slice", ["cond", "i1", "i2", "i1"], ["l"]),
+        helper.make_node("Max", ["p", "pitch_lo"], ["p1"]), helper.make_node("Min", ["p1", "pitch_hi"], ["pc"]),
+        helper.make_node("Max", ["l", "loud_lo"], ["l1"]), helper.make_node("Min", ["l1", "loud_hi"], ["lc"]),
+        helper.make_node("Sub", ["pc", "pitch_nodes"], ["dp"]), helper.make_node("Abs", ["dp"], ["adp"]),
+        helper.make_node("Mul", ["adp", "inv_step_p"], ["sdp"]), helper.make_node("Sub", ["one", "sdp"], ["hp"]),
+        helper.make_node("Relu", ["hp"], ["wp"]),
+        helper.make_node("Sub", ["lc", "loudness_nodes"], ["dl"]), helper.make_node("Abs", ["dl"], ["adl"]),
+        helper.make_node("Mul", ["adl", "inv_step_l"], ["sdl"]), helper.make_node("Sub", ["one", "sdl"], ["hl"]),
+        helper.make_node("Relu", ["hl"], ["wl"]),
+        helper.make_node("Transpose", ["wp"], ["wpt"], perm=[1, 0]),
+        helper.make_node("MatMul", ["wpt", "wl"], ["outer"]),
+        helper.make_node("Reshape", ["outer", "flat_shape"], ["w"]),
+        helper.make_node("MatMul", ["w", "table"], ["params"]),
+    ]
+    graph = helper.make_graph(nodes, "rtst_resynth_decoder",
+                              [helper.make_tensor_value_info("cond", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("params", TensorProto.FLOAT, [1, d])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="rtst")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_model(fit: dict, path, stft: StftConfig, *, name: str, style: dict, training: dict) -> None:
+    """Write ``fit`` as a ``resynth-v1`` model file at ``path``."""
+    import onnx
+
+    from rtst import __version__
+
+    model = _decoder_graph(fit)
+    meta = {
+        "rtst.format": "resynth-v1",
+        "rtst.stft": json.dumps({"sample_rate": stft.sample_rate, "n_fft": stft.n_fft,
+                                 "hop_length": stft.hop_length, "window": stft.window}),
+        "rtst.io": json.dumps({"cond_input": "cond", "params_output": "params"}),
+        "rtst.resynth": json.dumps({
+            "ratios": [round(float(r), 4) for r in fit["ratios"]], "harmonic": fit["harmonic"],
+            "harmonic_share": round(fit["harmonic_share"], 3), "n_bands": N_BANDS,
+            "style_env_db": [round(float(v), 2) for v in fit["style_env_db"]],
+            "pitch_range_midi": [float(fit["pitch_nodes"][0]), float(fit["pitch_nodes"][-1])],
+            "loudness_range_db": [float(fit["loudness_nodes"][0]), float(fit["loudness_nodes"][-1])],
+            "transpose_semitones": 0.0, "frames": fit["frames"],
+            "voiced_share": round(fit["voiced_share"], 3)}),
+        "rtst.name": name,
+        "rtst.version": __version__,
+        "rtst.style": json.dumps(style),
+        "rtst.training": json.dumps(training),
+    }
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
