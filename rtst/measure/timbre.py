@@ -202,7 +202,7 @@ def window_features(signal, sample_rate: int, config: dict | None = None) -> np.
     Returns
     -------
     features : np.ndarray, float32 [n_windows, 3 * n_mels + 1]
-        ``n_windows`` may be 0 (a silent signal). A signal shorter than one window is one window.
+        ``n_windows`` may be 0 (digital silence). A signal shorter than one window is one window.
     """
     _check_sample_rate(sample_rate)
     config = {**FEATURE_CONFIG, **(config or {})}
@@ -221,6 +221,8 @@ def window_features(signal, sample_rate: int, config: dict | None = None) -> np.
     starts = range(0, max(1, n_frames - width + 1), step)
     loudest = frame_db.max()
     feats = []
+    if loudest < -150.0:  # digital silence (or all but): nothing to classify
+        starts = range(0)
     for s in starts:
         seg, level = db[:, s:s + width], frame_db[s:s + width]
         peak = level.max()
