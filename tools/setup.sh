@@ -9,7 +9,7 @@ extras="${1:-}"
 apt_packages=(libportaudio2 libjack-jackd2-0 jackd2 libsndfile1)
 # the benchmarks' real recordings and renders, and the labelled set (benchmarks/README.md); festival voices:
 # kal and slt are the quality panel's (evaluation only), kdl/ital/itap are for training corpora
-case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm openttd-openmsx sound-theme-freedesktop
+case ",$extras," in *,bench,*) apt_packages+=(alsa-utils espeak-ng fluidsynth fluid-soundfont-gm musescore-general-soundfont-small openttd-openmsx sound-theme-freedesktop
   festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k) ;; esac
 # the tests' counter of C-level allocations on the audio thread (rtst/testing/rt_malloc_count.c) is compiled
 case ",$extras," in *,dev,*) apt_packages+=(gcc libc6-dev) ;; esac
