@@ -7,14 +7,12 @@ first thing a user hears is style transfer (``model="identity"`` stays available
 every command and the Python API call it once, and it decides in one pass, in a fixed order
 (preset -> model -> STFT -> phase), never climbing back.
 
-The shipped students filter the input's spectrum (a gain per band, smooth across bins:
-:mod:`rtst.transfer.student`), so every preset runs the input-guided method
-(:mod:`rtst.phase.guided`): the input's phase wherever the output follows the input (all of a
-filter's partials), RTPGHI for partials a model draws of its own, then RTISI-LA over the
-lookahead. Without lookahead it is the input's phase for a filter, at no extra latency
-(``low-latency``, ``default``); on the phase panel (benchmarks/bench_phase_panel.py,
-docs/phase.md) one hop of lookahead is 1-3 dB better on the students' magnitudes and better than
-every magnitude-only method at the same latency (``quality``), at 5.3 ms more.
+The shipped models re-synthesise (:mod:`rtst.model.resynth`): each hop they make the frame anew,
+partials with phases of their own, and give the engine that complex frame. The ``input`` phase
+method takes the phase of the frame the model gives (the input's own for a filter), so it plays
+the model's frame exactly, at no extra latency: ``low-latency`` and ``default`` run it.
+``quality`` runs the input-guided method (:mod:`rtst.phase.guided`) with one hop of lookahead:
+RTISI-LA refines the model's frames for consistency across hops, at 5.3 ms more.
 
 Algorithmic latency (``n_fft - hop_length + lookahead * hop_length``) at 48 kHz: low-latency
 (cello-ll, n_fft 256 / hop 64, lookahead 0) 192 samples = 4.0 ms; default (cello, n_fft 1024 /
@@ -53,9 +51,9 @@ class Preset:
 
 
 PRESETS = {p.name: p for p in (
-    Preset("low-latency", "cello-ll", "guided", 0, "n_fft 256 / hop 64, the input-guided phase without lookahead: "
+    Preset("low-latency", "cello-ll", "input", 0, "n_fft 256 / hop 64, the model's own phase without lookahead: "
            "under 10 ms round trip on a 128-frame period"),
-    Preset("default", "cello", "guided", 0, "n_fft 1024 / hop 256, the input-guided phase without lookahead: "
+    Preset("default", "cello", "input", 0, "n_fft 1024 / hop 256, the model's own phase without lookahead: "
            "under 25 ms round trip"),
     # Two refinements, not the method's four: on the panel's cello magnitudes 0.0-0.7 dB from four
     # (two thirds of what four gain over no lookahead) at 2.7-3.6 % of the hop instead of 3.2-4.7 %
@@ -239,7 +237,7 @@ def resolve(*, preset: str | None = None, model=None, phase: str | None = None, 
     >>> from rtst.presets import resolve
     >>> s = resolve()
     >>> s.preset, s.model.name, s.phase, s.lookahead
-    ('default', 'cello', 'guided', 0)
+    ('default', 'cello', 'input', 0)
     >>> resolve(model="identity", n_fft=512, hop_length=128).stft.n_fft
     512
     """

@@ -194,4 +194,9 @@ def test_angle_is_atan2_and_its_polynomial_is_the_fit_it_says():
     monomial = np.zeros(1)
     for c in fit[::-1]:  # s = 2 z / z2max - 1, back to powers of z = u²
         monomial = np.polynomial.polynomial.polyadd(np.polynomial.polynomial.polymul(monomial, [-1.0, 2 / z2max]), [c])
-    np.testing.assert_allclose(compiled._ATAN_POLY, monomial, rtol=1e-9, atol=1e-12)
+    # the coefficients of a degree-10 fit are ill-conditioned (they moved by 1e-4 between numpy
+    # builds); what the fit fixes is the function, so the two polynomials are compared as functions
+    zz = np.linspace(0.0, z2max, 20_001)
+    ours = np.polynomial.polynomial.polyval(zz, compiled._ATAN_POLY)
+    again = np.polynomial.polynomial.polyval(zz, monomial)
+    assert np.abs(ours - again).max() <= 1e-15

@@ -247,3 +247,63 @@ def track(signal, sample_rate: int, hop_length: int, **options) -> dict:
         out[m] = tracker.state
     voiced = (out[:, _APER] <= VOICED_APERIODICITY) & (out[:, _LEVEL] >= VOICED_FLOOR_DB)
     return {"f0_hz": out[:, _F0], "aperiodicity": out[:, _APER], "level_db": out[:, _LEVEL], "voiced": voiced}
+
+
+#: A note starts where the level rises this much over the last :data:`ONSET_WINDOW_S` ...
+ONSET_RISE_DB = 6.0
+ONSET_WINDOW_S = 0.02
+#: ... or, voiced, where the pitch steps at least this far (semitones) in a hop (a legato note change).
+ONSET_STEP_SEMITONES = 0.8
+#: No second onset within this time of one.
+ONSET_REFRACTORY_S = 0.08
+#: Slots of a note state (float64 [NOTE_STATE_SIZE]): time since the note's onset, its peak
+#: level, the previous voiced pitch, then a ring of recent levels (index, length, levels).
+_AGE, _NPEAK, _NPITCH, _RING_AT, _RING_N = 0, 1, 2, 3, 4
+_RING = 5
+RING_MAX = 16
+NOTE_STATE_SIZE = _RING + RING_MAX
+
+
+def note_state(hop_s: float) -> np.ndarray:
+    """A fresh note state for hops of ``hop_s`` seconds (see :func:`note_step`)."""
+    state = np.zeros(NOTE_STATE_SIZE)
+    reset_note_state(state, hop_s)
+    return state
+
+
+def reset_note_state(state: np.ndarray, hop_s: float) -> None:
+    state[:] = 0.0
+    state[_AGE] = 1e3
+    state[_NPEAK] = -200.0
+    state[_RING_N] = min(RING_MAX, max(1, int(round(ONSET_WINDOW_S / hop_s))))
+    state[_RING:] = -200.0
+
+
+@rt_kernel
+def note_step(state, level_db, pitch, voiced, hop_s):
+    """Advance the note state by one hop of the tracker's ``level_db``, ``pitch`` (MIDI) and
+    ``voiced``; returns True on an onset. The same rule runs on a style clip (its notes' decay)
+    and on the performer (where the style's decay starts again). Real-time safe."""
+    n = int(state[_RING_N])
+    low = state[_RING]
+    for i in range(1, n):
+        low = min(low, state[_RING + i])
+    at = int(state[_RING_AT])
+    state[_RING + at] = level_db
+    state[_RING_AT] = (at + 1) % n
+    onset = False
+    if state[_AGE] >= ONSET_REFRACTORY_S and level_db >= VOICED_FLOOR_DB:
+        if level_db - low >= ONSET_RISE_DB:
+            onset = True
+        elif voiced and state[_NPITCH] > 0.0 and abs(pitch - state[_NPITCH]) >= ONSET_STEP_SEMITONES:
+            onset = True
+    if voiced:
+        state[_NPITCH] = pitch
+    if onset:
+        state[_AGE] = 0.0
+        state[_NPEAK] = level_db
+    else:
+        state[_AGE] += hop_s
+        if level_db > state[_NPEAK]:
+            state[_NPEAK] = level_db
+    return onset

@@ -33,8 +33,9 @@ from rtst.dsp.compiled import rt_kernel
 from rtst.config import StftConfig
 from rtst.errors import ModelError, ParameterError
 from rtst.model.base import StepModel
+from rtst.model.session import open_session
 
-__all__ = ["OnnxStepModel", "FORMAT", "ENGINES", "PARITY_TOLERANCE", "parity_frames", "open_session", "open_model"]
+__all__ = ["OnnxStepModel", "FORMAT", "ENGINES", "PARITY_TOLERANCE", "parity_frames"]
 
 FORMAT = "step-v1"
 _FEATURES = ("log1p", "magnitude")
@@ -82,41 +83,6 @@ def _meta_json(meta: dict, key: str, path: Path):
         return json.loads(meta[key])
     except json.JSONDecodeError as exc:
         raise ModelError(f"model {str(path)!r} has malformed metadata {key!r}: {exc}") from None
-
-
-def open_session(path: Path):
-    """An onnxruntime session for ``path`` as every rtst model runs: one intra-op and one inter-op
-    thread, sequential execution, the CPU provider.
-
-    Raises
-    ------
-    ModelError
-        The file is truncated or not ONNX.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {str(path)!r}: {first}") from None
-
-
-def open_model(path) -> StepModel:
-    """The model in the ONNX file ``path``: a step model (``step-v1``) or a re-synthesising one
-    (``resynth-v1``, :class:`rtst.model.resynth.ResynthModel`), by its ``rtst.format``."""
-    path = Path(path)
-    session = open_session(path)
-    if session.get_modelmeta().custom_metadata_map.get("rtst.format") == "resynth-v1":
-        from rtst.model.resynth import ResynthModel
-
-        return ResynthModel(path, session=session)
-    return OnnxStepModel(path, session=session)
 
 
 class OnnxStepModel(StepModel):

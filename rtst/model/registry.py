@@ -13,7 +13,7 @@ from rtst.errors import ModelError
 from rtst.model.base import IdentityModel, StepModel
 from rtst.model.shipped import MODELS_DIR, models_dir
 
-__all__ = ["load_model", "list_models", "MODELS_DIR", "models_dir"]
+__all__ = ["load_model", "list_models", "open_model", "MODELS_DIR", "models_dir"]
 
 #: The built-in model's name: it has no file.
 IDENTITY = "identity"
@@ -63,8 +63,20 @@ def load_model(name_or_path: str | os.PathLike | None) -> StepModel:
         candidates.append(MODELS_DIR / f"{text}.onnx")
     for path in candidates:
         if path.is_file():
-            # numba and onnxruntime are imported only when a model file is used
-            from rtst.model.onnx import open_model
-
             return open_model(path)
     raise ModelError(f"model {text!r} not found: give one of {', '.join(list_models())} or the path of an .onnx file")
+
+
+def open_model(path) -> StepModel:
+    """The model in the ONNX file ``path``: a step model (``step-v1``) or a re-synthesising one
+    (``resynth-v1``, :class:`rtst.model.resynth.ResynthModel`), by its ``rtst.format``."""
+    # numba and onnxruntime are imported only when a model file is used
+    from rtst.model.onnx import OnnxStepModel
+    from rtst.model.resynth import RESYNTH_FORMAT, ResynthModel
+    from rtst.model.session import open_session
+
+    path = Path(path)
+    session = open_session(path)
+    if session.get_modelmeta().custom_metadata_map.get("rtst.format") == RESYNTH_FORMAT:
+        return ResynthModel(path, session=session)
+    return OnnxStepModel(path, session=session)

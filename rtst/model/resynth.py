@@ -14,7 +14,7 @@ hop, in the STFT domain (DDSP's harmonic-plus-noise idea, without an oscillator 
    (:mod:`rtst.transfer.resynth`).
 3. **Synthesise** the frame: each partial a window-shaped peak at ``ratio * f0`` whose phase
    advances at its own frequency hop to hop (:func:`rtst.dsp.partials.add_partial`), plus the
-   style's noise envelope with random phase; the whole scaled to the input frame's energy, so
+   style's noise envelope on the spectrum of a white noise stream; the whole scaled to the input frame's energy, so
    loudness and onsets stay the performer's.
 4. Where the input has **no single pitch** (consonants, drums, chords, noise) the frame crossfades,
    with the tracker's voicing, to a filter path: the input's own spectrum and phase with its band
@@ -42,7 +42,8 @@ from rtst.config import StftConfig
 from rtst.dsp.compiled import bound, cabs, rt_kernel
 from rtst.dsp.partials import (LOBE_HALF_WIDTH, LOBE_OVERSAMPLE, add_partial, band_map, band_power,
                                lobe_table)
-from rtst.dsp.pitch import VOICED_APERIODICITY, VOICED_FLOOR_DB, PitchTracker
+from rtst.dsp.pitch import (VOICED_APERIODICITY, VOICED_FLOOR_DB, PitchTracker, note_state, note_step,
+                            reset_note_state)
 from rtst.dsp.windows import get_window
 from rtst.errors import ModelError, ParameterError
 from rtst.model.base import StepModel
@@ -61,15 +62,34 @@ PEAK_RELEASE_DB_PER_S = 1.5
 FILTER_LIMIT_DB = 30.0
 #: Highest partial drawn, as a fraction of the sample rate (partials fade out above 0.9 of it).
 PARTIAL_LIMIT = 0.45
+#: Length of the white-noise stream whose spectra the noise is filtered from, looped (seconds).
+NOISE_LOOP_S = 3.0
+
+
+def noise_frames(window: np.ndarray, hop_length: int, sample_rate: int, seconds: float = NOISE_LOOP_S,
+                 seed: int = 20261208) -> np.ndarray:
+    """Frame-centred spectra of a seeded white noise, frame by frame as the engine analyses a
+    stream, scaled to unit mean power per bin: complex128 [n_frames, n_bins]. The stream is
+    circular, so the last frame runs on into the first."""
+    n_fft = window.shape[0]
+    n = int(seconds * sample_rate) // hop_length * hop_length
+    x = np.random.default_rng(seed).standard_normal(n)
+    x = np.concatenate([x, x[:n_fft]])
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[:n:hop_length] * window
+    spec = np.fft.rfft(frames, axis=1)
+    spec[:, 1::2] *= -1.0                    # frame-centred phase (rtst.dsp.stft)
+    return spec / np.sqrt(np.sum(window ** 2))
 
 # float state: smoothed voicing, running peak dB, previous synthesis f0, this frame's energy,
 # the transposition as a frequency ratio
-_V, _PEAK, _F_PREV, _ENERGY, _TRANSPOSE = 0, 1, 2, 3, 4
-_N_DYN = 5
+# the transposition as a frequency ratio, the style's decay since the note's onset (an amplitude)
+_V, _PEAK, _F_PREV, _ENERGY, _TRANSPOSE, _DECAY = 0, 1, 2, 3, 4, 5
+_N_DYN = 6
 
 
 @rt_kernel
-def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, peak_release, voicing_coef):
+def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, peak_release, voicing_coef,
+               note, hop_s, decay_ages, decay_db):
     """The decoder's input from the tracker and the frame: ``cond = [pitch MIDI, loudness dB]``.
 
     Loudness is the tracker's level relative to the input's running peak, placed into the
@@ -93,6 +113,22 @@ def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, p
     cond[0, 1] = min(max(loud, loud_lo), loud_hi)
     voiced = 1.0 if (track[1] <= VOICED_APERIODICITY and level >= VOICED_FLOOR_DB and f0 > 0.0) else 0.0
     dyn[_V] += (voiced - dyn[_V]) * voicing_coef
+    # the style's own decay since the performer's last onset (a plucked string, a bell): the
+    # output never rises above the input, and falls below it as the style's notes do
+    note_step(note, level, pitch, voiced > 0.5, hop_s)
+    age = note[0]
+    n = decay_ages.shape[0]
+    g = decay_db[n - 1]
+    if age <= decay_ages[0]:
+        g = decay_db[0]
+    else:
+        for i in range(1, n):
+            if age <= decay_ages[i]:
+                t = (age - decay_ages[i - 1]) / (decay_ages[i] - decay_ages[i - 1])
+                g = decay_db[i - 1] + t * (decay_db[i] - decay_db[i - 1])
+                break
+    drop = note[1] + g - level
+    dyn[_DECAY] = 10.0 ** (drop / 20.0) if drop < 0.0 else 1.0
 
 
 @rt_kernel
@@ -105,7 +141,7 @@ def _tick(count, every):
 
 @rt_kernel
 def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac, style_env, band_in,
-                band_weight, noise_gain, rng, sample_rate, n_fft, hop, out):
+                band_weight, noise_gain, noise, count, sample_rate, n_fft, hop, out):
     """Build this hop's frame into ``out`` (complex128 [n_bins]). Real-time safe."""
     n_bins = out.shape[0]
     n_partials = ratios.shape[0]
@@ -134,22 +170,19 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
             if f > 0.9 * limit:
                 a *= (limit - f) / (0.1 * limit)
             add_partial(out, a, f / df, p, table, LOBE_HALF_WIDTH, LOBE_OVERSAMPLE)
-        # the style's noise at this pitch and loudness, random phase
+        # the style's noise at this pitch and loudness: a band filter on the spectrum of a white
+        # noise stream, so that overlapping frames agree (a random phase per frame and bin would
+        # not, and the overlap-add would not sound as the frames asked)
+        row = noise[count[0] % noise.shape[0]]
         for k in range(n_bins):
             b = lower[k]
             g = (1.0 - frac[k]) * 10.0 ** (params[0, n_partials + b] / 20.0) + \
                 frac[k] * 10.0 ** (params[0, n_partials + b + 1] / 20.0)
-            x = rng[0]
-            x ^= (x << np.uint64(13))
-            x ^= (x >> np.uint64(7))
-            x ^= (x << np.uint64(17))
-            rng[0] = x
-            theta = 2.0 * math.pi * (float(x >> np.uint64(11)) / 9007199254740992.0)
-            out[k] += complex(noise_gain * g * math.cos(theta), noise_gain * g * math.sin(theta))
+            out[k] += row[k] * (noise_gain * g)
         e_syn = 0.0
         for k in range(n_bins):
             e_syn += out[k].real * out[k].real + out[k].imag * out[k].imag
-        gain = v * math.sqrt(energy_in / e_syn) if e_syn > 1e-30 else 0.0
+        gain = v * dyn[_DECAY] * math.sqrt(energy_in / e_syn) if e_syn > 1e-30 else 0.0
         for k in range(n_bins):
             out[k] *= gain
     else:
@@ -246,7 +279,7 @@ class ResynthModel(StepModel):
         path = Path(path)
         self.path = path
         if session is None:
-            from rtst.model.onnx import open_session
+            from rtst.model.session import open_session
 
             session = open_session(path)
         self.session = session
@@ -269,6 +302,8 @@ class ResynthModel(StepModel):
             self._style_env = 10.0 ** (np.asarray(spec["style_env_db"], dtype=np.float64) / 10.0)
             self._pitch_lo, self._pitch_hi = (float(v) for v in spec["pitch_range_midi"])
             self._loud_lo, self._loud_hi = (float(v) for v in spec["loudness_range_db"])
+            self._decay_ages = np.asarray(spec.get("decay_ages_s", [0.0, 1.0]), dtype=np.float64)
+            self._decay_db = np.asarray(spec.get("decay_db", [0.0, 0.0]), dtype=np.float64)
             n_bands = int(spec["n_bands"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model {str(path)!r} has malformed rtst.resynth: {exc!r}") from None
@@ -328,7 +363,7 @@ class ResynthModel(StepModel):
         self._band_weight = np.zeros(self.n_bands)
         self._phases = np.zeros(self.n_partials)
         self._dyn = np.zeros(_N_DYN)
-        self._rng = np.ones(1, dtype=np.uint64)
+        self._noise = noise_frames(get_window(stft.window, stft.n_fft), stft.hop_length, stft.sample_rate)
         self._sample_rate = float(stft.sample_rate)
         #: The frame this model made at the last :meth:`process` (complex128 [n_bins]).
         self.spectrum = np.zeros(n_bins, dtype=np.complex128)
@@ -337,13 +372,16 @@ class ResynthModel(StepModel):
         self._voicing_coef = 1.0 - math.exp(-hop / (VOICING_SMOOTHING_S * stft.sample_rate))
         self._peak_release = PEAK_RELEASE_DB_PER_S * hop / stft.sample_rate
         mag = np.zeros(n_bins)
+        self._hop_s = hop / stft.sample_rate
+        self._note = note_state(self._hop_s)
         self._cond_step = bound(_condition, mag, self._tracker.state, self._cond, self._dyn, 1.0, 1.0, 1.0, 1.0,
-                                1.0, 1.0)
+                                1.0, 1.0, self._note, 1.0, self._decay_ages, self._decay_db)
         self._tick = bound(_tick, self._count, 1)
         self._synth_step = bound(_synthesise, self._spec_in, self._params, self._tracker.state, self._dyn,
                                  self._phases,
                                  self._ratios, self._table, self._lower, self._frac, self._style_env,
-                                 self._band_in, self._band_weight, 1.0, self._rng, 1.0, 1, 1, self.spectrum)
+                                 self._band_in, self._band_weight, 1.0, self._noise, self._count, 1.0, 1, 1,
+                                 self.spectrum)
         self._mag_step = bound(_magnitude, self.spectrum, mag)
         self._prepared_bins = n_bins
         rng = np.random.default_rng(0)
@@ -363,11 +401,12 @@ class ResynthModel(StepModel):
         n_fft, hop = self._n_fft, self._hop
         self._tracker.push(self._waveform, n_fft - hop, hop, self._tick(self._count, self._every))
         self._cond_step(mag_in, self._tracker.state, self._cond, self._dyn, self._pitch_lo, self._pitch_hi,
-                        self._loud_lo, self._loud_hi, self._peak_release, self._voicing_coef)
+                        self._loud_lo, self._loud_hi, self._peak_release, self._voicing_coef, self._note, self._hop_s,
+                        self._decay_ages, self._decay_db)
         self.session.run_with_iobinding(self._binding)
         self._synth_step(self._spec_in, self._params, self._tracker.state, self._dyn, self._phases, self._ratios,
                          self._table, self._lower, self._frac, self._style_env, self._band_in, self._band_weight,
-                         self.noise_gain, self._rng, self._sample_rate, n_fft, hop, self.spectrum)
+                         self.noise_gain, self._noise, self._count, self._sample_rate, n_fft, hop, self.spectrum)
         self._mag_step(self.spectrum, mag_out)
 
     def reset(self) -> None:
@@ -379,5 +418,6 @@ class ResynthModel(StepModel):
         self._dyn[:] = 0.0
         self._dyn[_PEAK] = VOICED_FLOOR_DB
         self._dyn[_TRANSPOSE] = 2.0 ** (self.transpose_semitones / 12.0)
-        self._rng[:] = 0x9E3779B97F4A7C15
+        self._dyn[_DECAY] = 1.0
+        reset_note_state(self._note, self._hop_s)
         self.spectrum[:] = 0.0

@@ -26,7 +26,7 @@ import numpy as np
 from rtst.errors import ParameterError
 from rtst.validate import require_float
 
-__all__ = ["learn_style", "trim_silence", "MIN_STYLE_SECONDS", "MIN_SOUND_SECONDS", "DEFAULT_BUDGET_S",
+__all__ = ["learn_style", "trim_silence", "APPROACHES", "MIN_STYLE_SECONDS", "MIN_SOUND_SECONDS", "DEFAULT_BUDGET_S",
            "LEARN_PRESETS"]
 
 #: Shortest style clip, as given: a mean envelope over less is a snapshot, not a timbre.
@@ -41,6 +41,12 @@ DEFAULT_BUDGET_S = 60.0
 LEARN_PRESETS = ("default", "low-latency")
 #: Frames quieter than this below the clip's loudest 20 ms frame are silence, at the clip's edges.
 TRIM_DB = -50.0
+#: What :func:`learn_style` can make: a re-synthesising model (default) or the earlier filter.
+APPROACHES = ("resynth", "filter")
+#: The filter approach's envelope transfer: the settings the distilled filter students shipped with
+#: (kernel 3, gains up to 3.5 in the feature domain), the input's envelope followed over 0.1 s.
+_FILTER = {"kernel_size": 3, "max_gain": 3.5, "residual_gain": 1.15}
+FILTER_ENVELOPE_S = 0.1
 #: The correction network of a learned style: present (the step-model contract has one), tiny and
 #: zero, so the model costs little more than the filter itself.
 _TRUNK = {"channels": 8, "dilations": (1,)}
@@ -95,7 +101,8 @@ def _check_output(output: Path, force: bool) -> tuple[Path, Path, Path]:
 
 
 def learn_style(style_path, output, *, preset: str = "default", seconds: float = DEFAULT_BUDGET_S,
-                force: bool = False, name: str | None = None, progress=None, command: str | None = None) -> dict:
+                force: bool = False, name: str | None = None, progress=None, command: str | None = None,
+                approach: str = "resynth") -> dict:
     """Make a playable style model from a clip.
 
     Parameters
@@ -112,6 +119,11 @@ def learn_style(style_path, output, *, preset: str = "default", seconds: float =
         Overwrite an existing output.
     progress : text stream, optional
         Where the progress bar goes.
+    approach : str
+        ``"resynth"`` (default): a re-synthesising model (:mod:`rtst.model.resynth`) that plays the
+        performer's pitch and loudness with the clip's partials and noise; ``"filter"``: the
+        envelope-transfer filter of earlier versions (keeps the input's own partials), for
+        comparison.
 
     Returns
     -------
@@ -129,15 +141,18 @@ def learn_style(style_path, output, *, preset: str = "default", seconds: float =
     budget = require_float("seconds", seconds, 1.0, 3600.0)
     if preset not in LEARN_PRESETS:
         raise ParameterError(f"--preset {preset!r} must be one of {', '.join(LEARN_PRESETS)}")
+    if approach not in APPROACHES:
+        raise ParameterError(f"approach={approach!r} must be one of {', '.join(APPROACHES)}")
     output, golden, style_copy = _check_output(Path(output), force)
+    if approach == "resynth":
+        return _learn_resynth(style_path, output, golden, style_copy, preset=preset, budget=budget, name=name,
+                              progress=progress, command=command, started=started)
     bar = _Progress(progress, 5)
 
     import torch
 
     from rtst.model import load_model
-    from rtst.model.shipped import MODELS_DIR
     from rtst.presets import get_preset
-    from rtst.transfer.distill import read_training
     from rtst.transfer.features import signal_features
     from rtst.transfer.run import load_clip
     from rtst.transfer.student import Student, StudentConfig, export_onnx
@@ -157,10 +172,8 @@ def learn_style(style_path, output, *, preset: str = "default", seconds: float =
     bar.step("read the clip")
 
     features = signal_features(trimmed, stft)
-    base_config = read_training(MODELS_DIR / f"{base}.onnx")["student"]
-    config = StudentConfig(n_bins=stft.n_bins, kernel_size=base_config["kernel_size"],
-                           max_gain=base_config["max_gain"], residual_gain=base_config["residual_gain"],
-                           envelope_frames=base_config["envelope_frames"], **_TRUNK)
+    config = StudentConfig(n_bins=stft.n_bins, envelope_frames=FILTER_ENVELOPE_S * stft.sample_rate / stft.hop_length,
+                           **_FILTER, **_TRUNK)
     torch.manual_seed(0)
     student = Student(config)
     student.set_style(torch.from_numpy(features))
@@ -208,3 +221,61 @@ def learn_style(style_path, output, *, preset: str = "default", seconds: float =
     bar.step(f"wrote {output.name}")
     return {"output": str(output), "golden": str(golden), "style_clip": str(style_copy), "preset": preset, "style": style,
             "seconds": round(time.perf_counter() - started, 2), "approach": report["approach"]}
+
+
+def _read_style(style_path, stft):
+    """The clip at the model's rate, mono, trimmed of silence, and its description."""
+    from rtst.transfer.run import load_clip
+
+    signal, notes = load_clip(style_path, stft, role="style")
+    given_s = signal.shape[0] / stft.sample_rate
+    if given_s < MIN_STYLE_SECONDS - 0.5 / stft.sample_rate:
+        raise ParameterError(f"style clip {str(style_path)!r} is {given_s:.1f} s long; a style needs at least "
+                             f"{MIN_STYLE_SECONDS:.0f} s")
+    trimmed = trim_silence(signal, stft.sample_rate)
+    used_s = trimmed.shape[0] / stft.sample_rate
+    if used_s < MIN_SOUND_SECONDS:
+        raise ParameterError(f"style clip {str(style_path)!r} has {used_s:.1f} s of sound once its silence is trimmed; "
+                             f"a style needs at least {MIN_SOUND_SECONDS:.0f} s")
+    sha = hashlib.sha256(Path(style_path).read_bytes()).hexdigest()
+    style = {"file": Path(style_path).name, "sha256": sha, "seconds": round(used_s, 3),
+             **{k: v for k, v in notes.items() if k not in ("path", "seconds")}}
+    return trimmed, style
+
+
+def _learn_resynth(style_path, output, golden, style_copy, *, preset, budget, name, progress, command, started):
+    """:func:`learn_style` for the re-synthesising model: no training, the clip's tables."""
+    from rtst.io.files import write_audio
+    from rtst.model import load_model
+    from rtst.presets import get_preset
+    from rtst.transfer import resynth
+
+    bar = _Progress(progress, 4)
+    stft = load_model(get_preset(preset).model).stft
+    trimmed, style = _read_style(style_path, stft)
+    bar.step("read the clip")
+    report = {"approach": "re-synthesis: the clip's partials and noise at the performer's pitch and loudness",
+              "preset": preset, "budget_s": budget, "command": command}
+    partial = output.with_name(output.name + ".learning.onnx")
+    partial_golden = partial.with_name(partial.name[:-len(".onnx")] + ".golden.npz")
+    partial_style = output.with_name(output.name + ".learning.style.flac")
+    try:
+        fit = resynth.learn(trimmed, stft, partial, name=name or output.stem, style=style, training=report)
+        bar.step(f"measured {fit['frames']} voiced frames ({'harmonic' if fit['harmonic'] else 'inharmonic'})")
+        model = load_model(str(partial))          # what the engine will load, run once
+        model.prepare(stft.n_bins)
+        bar.step("checked it in onnxruntime")
+        elapsed = time.perf_counter() - started
+        if elapsed > budget:
+            raise ParameterError(f"learning took {elapsed:.1f} s, over the --seconds budget of {budget:.0f} s")
+        write_audio(partial_style, trimmed[:, None].astype(np.float32), stft.sample_rate)
+        partial.replace(output)
+        partial_golden.replace(golden)
+        partial_style.replace(style_copy)
+    finally:
+        for leftover in (partial, partial_golden, partial_style):
+            if leftover.exists():
+                leftover.unlink()
+    bar.step(f"wrote {output.name}")
+    return {"output": str(output), "golden": str(golden), "style_clip": str(style_copy), "preset": preset,
+            "style": style, "seconds": round(time.perf_counter() - started, 2), "approach": report["approach"]}

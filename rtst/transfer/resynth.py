@@ -26,7 +26,7 @@ import numpy as np
 
 from rtst.config import StftConfig
 from rtst.dsp.partials import N_BANDS, band_map
-from rtst.dsp.pitch import track
+from rtst.dsp.pitch import note_state, note_step, track
 from rtst.dsp.windows import get_window
 from rtst.errors import ParameterError
 
@@ -40,10 +40,42 @@ ANALYSIS_N_FFT = 4096
 PITCH_STEP = 2.0
 N_LOUDNESS = 3
 #: A clip whose partial power lies this much on integer ratios is harmonic.
-HARMONIC_SHARE = 0.6
+HARMONIC_SHARE = 0.5
 #: Floor of the tables (dB relative to the frame's RMS): a partial that is not there.
 FLOOR_DB = -100.0
 _ANALYSIS_HOP = 256
+#: Where the style's note decay is measured (seconds since an onset).
+DECAY_AGES_S = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
+
+
+def note_decay(track_result: dict, sample_rate: int, hop_length: int) -> np.ndarray:
+    """The style's level since its notes' onsets, dB below each note's peak so far, at
+    :data:`DECAY_AGES_S` (median over the clip's sounding frames; never rising): 0 throughout
+    for a sustained instrument, falling for a plucked string or a bell."""
+    hop_s = hop_length / sample_rate
+    state = note_state(hop_s)
+    level, f0, voiced = track_result["level_db"], track_result["f0_hz"], track_result["voiced"]
+    loud = level >= level.max() - 50.0
+    ages, rel, notes, count = [], [], [], 0
+    for m in range(level.shape[0]):
+        pitch = 69 + 12 * np.log2(f0[m] / 440.0) if f0[m] > 0 else 0.0
+        count += note_step(state, float(level[m]), float(pitch), bool(voiced[m]), hop_s)
+        if loud[m] and state[0] < 100.0:
+            ages.append(state[0])
+            rel.append(level[m] - state[1])
+            notes.append(count)
+    ages, rel, notes = np.asarray(ages), np.asarray(rel), np.asarray(notes)
+    nodes = np.asarray(DECAY_AGES_S)
+    edges = np.concatenate([[-1.0], 0.5 * (nodes[1:] + nodes[:-1]), [1e9]])
+    out = np.zeros(nodes.shape[0])
+    last = 0.0
+    for i in range(nodes.shape[0]):
+        sel = (ages > edges[i]) & (ages <= edges[i + 1])
+        # an age that only a few notes reach (the last note's release) says nothing of the rest
+        value = float(np.median(rel[sel])) if len(set(notes[sel])) >= 3 else last
+        last = min(last, value)
+        out[i] = last
+    return out
 
 
 def _ratio_profile(mag, f0, df, grid):
@@ -53,20 +85,20 @@ def _ratio_profile(mag, f0, df, grid):
 
 
 def _inharmonic_ratios(profile, grid, n_max):
-    """The strongest local maxima of the pooled ratio profile, at least 0.08 apart, ascending."""
+    """The strongest local maxima of the pooled ratio profile, at least 3 % apart, ascending."""
     db = 10.0 * np.log10(profile + 1e-30)
     peaks = np.flatnonzero((db[1:-1] > db[:-2]) & (db[1:-1] >= db[2:])) + 1
     peaks = peaks[db[peaks] > db.max() - 45.0]
     chosen = []
     for i in peaks[np.argsort(db[peaks])[::-1]]:
-        if all(abs(grid[i] - grid[j]) >= 0.08 for j in chosen):
+        if all(abs(grid[i] - grid[j]) >= 0.03 * grid[j] for j in chosen):
             chosen.append(i)
         if len(chosen) == n_max:
             break
     return np.sort(grid[np.array(chosen, dtype=int)])
 
 
-def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N_PARTIALS) -> dict:
+def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N_PARTIALS, f0_hz=None) -> dict:
     """Measure a style clip for the re-synthesising model at ``stft``.
 
     Parameters
@@ -76,6 +108,12 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
     sample_rate : int
     stft : StftConfig
         The engine's STFT the model will run at (the noise is measured in its units).
+    f0_hz : np.ndarray, float [n_frames], optional
+        The clip's pitch where it is known (a rendered score), one value per 256-sample hop
+        (:func:`score_f0`), 0 where no note sounds: the reference the partial ratios are measured
+        against instead of the tracker's estimate. A bell's tracked f0 lands on one of its
+        partials, a different one note to note (measured on the tubular bells clip: 0.57, 1.0,
+        0.19 or 1.3 times the note), which would blur its series.
 
     Returns
     -------
@@ -96,6 +134,11 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
     n_long = 1 << int(round(np.log2(n_long)))
     hop = _ANALYSIS_HOP
     tr = track(x, sample_rate, hop)
+    if f0_hz is not None:
+        hint = np.zeros(tr["f0_hz"].shape[0])
+        given = np.asarray(f0_hz, dtype=np.float64)[:hint.shape[0]]
+        hint[:given.shape[0]] = given
+        tr = dict(tr, f0_hz=hint, voiced=hint > 0)
     w_long = np.hanning(n_long + 1)[:-1]
     w_eng = get_window(stft.window, stft.n_fft)
     noise_scale = float(np.sum(w_eng ** 2) / np.sum(w_long ** 2))   # noise power: long bins -> engine bins
@@ -130,7 +173,7 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
     harmonic_share = float(profile[near].sum() / profile.sum())
     harmonic = harmonic_share >= HARMONIC_SHARE
     ratios = np.arange(1, n_partials + 1, dtype=np.float64) if harmonic else \
-        _inharmonic_ratios(profile, grid, min(n_partials, 48))
+        _inharmonic_ratios(profile, grid, min(n_partials, 64))
     # per-frame measurements
     bins = np.arange(n_long // 2 + 1)
     rows = []
@@ -138,6 +181,10 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
         f0 = tr["f0_hz"][m]
         amps = np.full(ratios.shape[0], 10 ** (FLOOR_DB / 20))
         masked = np.zeros(bins.shape[0], dtype=bool)
+        # the noise is read between the partials, clear of their lobes and of their vibrato's
+        # smear: +-35 % of the spacing, at least the window's main lobe and first side lobe
+        guard = int(np.ceil(max(4.0, 0.35 * f0 / df)))
+        peaks = np.full(ratios.shape[0], -1, dtype=np.int64)
         for j, r in enumerate(ratios):
             c = r * f0 / df
             if c >= bins[-1] - 2:
@@ -145,23 +192,32 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
             half = max(2.0, 0.02 * c)
             lo, hi = int(np.ceil(c - half)), int(np.floor(c + half))
             k = lo + int(np.argmax(mag[lo:hi + 1]))
-            amps[j] = max(amps[j], 2.0 * mag[k] / w_long.sum() / max(rms, 1e-12))
-            masked[max(0, k - 4):k + 5] = True
+            peaks[j] = k
+            masked[max(0, k - guard):k + guard + 1] = True
         power = mag ** 2
-        band = np.zeros(N_BANDS)
-        weight = np.zeros(N_BANDS)
+        band = np.full(N_BANDS, np.nan)
         keep = ~masked
-        np.add.at(band, lower[keep], (1 - frac[keep]) * power[keep])
-        np.add.at(weight, lower[keep], 1 - frac[keep])
-        np.add.at(band, lower[keep] + 1, frac[keep] * power[keep])
-        np.add.at(weight, lower[keep] + 1, frac[keep])
-        have = weight > 0.5
+        for b in range(N_BANDS):   # the median: a stray lobe skirt does not lift it
+            sel = keep & ((lower == b) & (frac < 0.5) | (lower == b - 1) & (frac >= 0.5))
+            if sel.sum() >= 2:
+                band[b] = np.median(power[sel])
+        have = np.isfinite(band)
         if not have.any():
             continue
-        band = np.where(have, band / np.maximum(weight, 1e-12), np.nan)
         idx = np.arange(N_BANDS)
         band = np.interp(idx, idx[have], band[have])
-        noise = band * noise_scale / max(rms, 1e-12) ** 2
+        # a partial's peak holds the noise under it too: its power less the band's noise, and
+        # none where the peak is not clear of the noise (a reverb tail's or a bow's bins
+        # otherwise read as weak high partials)
+        noise_at = (1 - frac) * band[lower] + frac * band[np.minimum(lower + 1, N_BANDS - 1)]
+        for j, k in enumerate(peaks):
+            if k < 0:
+                continue
+            clear = mag[k] ** 2 - 2.0 * noise_at[k]
+            if clear > 2.0 * noise_at[k]:
+                amps[j] = 2.0 * np.sqrt(clear) / w_long.sum() / max(rms, 1e-12)
+        # a noise bin's power is exponentially distributed: its mean is the median / ln 2
+        noise = band / np.log(2.0) * noise_scale / max(rms, 1e-12) ** 2
         pitch = 69 + 12 * np.log2(f0 / 440.0)
         rows.append((pitch, tr["level_db"][m], 20 * np.log10(np.maximum(amps, 1e-5)),
                      10 * np.log10(np.maximum(noise, 1e-10))))
@@ -211,7 +267,7 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
         np.add.at(wsum, lower + 1, frac)
         env += band / np.maximum(wsum, 1e-12) / max(rms, 1e-12) ** 2
     env /= max(int(loud.sum()), 1)
-    return {"ratios": ratios, "harmonic": bool(harmonic), "harmonic_share": harmonic_share,
+    return {"ratios": ratios, "harmonic": bool(harmonic), "decay_db": note_decay(tr, sample_rate, hop), "harmonic_share": harmonic_share,
             "pitch_nodes": pitch_nodes, "loudness_nodes": loud_nodes,
             "partials_db": np.maximum(tab_p, FLOOR_DB), "noise_db": np.maximum(tab_n, FLOOR_DB),
             "style_env_db": 10 * np.log10(np.maximum(env, 1e-12)),
@@ -287,6 +343,7 @@ def write_model(fit: dict, path, stft: StftConfig, *, name: str, style: dict, tr
             "style_env_db": [round(float(v), 2) for v in fit["style_env_db"]],
             "pitch_range_midi": [float(fit["pitch_nodes"][0]), float(fit["pitch_nodes"][-1])],
             "loudness_range_db": [float(fit["loudness_nodes"][0]), float(fit["loudness_nodes"][-1])],
+            "decay_ages_s": list(DECAY_AGES_S), "decay_db": [round(float(v), 2) for v in fit["decay_db"]],
             "transpose_semitones": 0.0, "frames": fit["frames"],
             "voiced_share": round(fit["voiced_share"], 3)}),
         "rtst.name": name,
@@ -298,3 +355,79 @@ def write_model(fit: dict, path, stft: StftConfig, *, name: str, style: dict, tr
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
+
+
+def decode(fit: dict, cond: np.ndarray) -> np.ndarray:
+    """What the decoder graph computes, in numpy (the reference the golden files are made from).
+
+    Parameters
+    ----------
+    fit : dict
+        From :func:`fit_style`.
+    cond : np.ndarray, float [n, 2]
+        ``[pitch MIDI, loudness dB]`` rows.
+
+    Returns
+    -------
+    params : np.ndarray, float64 [n, P + B]
+    """
+    pn, ln = fit["pitch_nodes"], fit["loudness_nodes"]
+    table = np.concatenate([fit["partials_db"], fit["noise_db"]], axis=2)
+
+    def hats(v, nodes):
+        if nodes.shape[0] == 1:
+            return np.ones((v.shape[0], 1))
+        v = np.clip(v, nodes[0], nodes[-1])
+        return np.maximum(0.0, 1.0 - np.abs(v[:, None] - nodes[None, :]) / (nodes[1] - nodes[0]))
+
+    cond = np.asarray(cond, dtype=np.float64)
+    return np.einsum("np,nl,pld->nd", hats(cond[:, 0], pn), hats(cond[:, 1], ln), table)
+
+
+def golden_conditions(fit: dict, n: int = 32) -> np.ndarray:
+    """Seeded decoder inputs spanning (and leaving) the style's grid, float32 [n, 2]."""
+    rng = np.random.default_rng(20261207)
+    pn, ln = fit["pitch_nodes"], fit["loudness_nodes"]
+    pitch = rng.uniform(pn[0] - 6.0, pn[-1] + 6.0, n)
+    loud = rng.uniform(ln[0] - 10.0, ln[-1] + 3.0, n)
+    return np.stack([pitch, loud], axis=1).astype(np.float32)
+
+
+def score_f0(notes, n_samples: int, sample_rate: int, release_s: float = 0.3) -> np.ndarray:
+    """The pitch of a rendered score per 256-sample hop (:func:`fit_style`'s ``f0_hz``): the
+    latest note sounding at each hop's tracker time (its onset to its end plus ``release_s``),
+    0 where none does.
+
+    Parameters
+    ----------
+    notes : iterable of (start_s, dur_s, pitch) or rtst.testing.midi.Note
+    """
+    hop = _ANALYSIS_HOP
+    n = n_samples // hop
+    t = (np.arange(n) * hop - 900 * sample_rate / 48000) / sample_rate
+    out = np.zeros(n)
+    for note in sorted(notes, key=lambda v: v[0]):
+        start, dur, pitch = note[0], note[1], note[2]
+        sel = (t >= start + 0.02) & (t < start + dur + release_s)
+        out[sel] = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+    return out
+
+
+def learn(signal, stft: StftConfig, output, *, name: str, style: dict, training: dict, f0_hz=None) -> dict:
+    """Fit the clip, write the model at ``output`` and its golden file beside it
+    (``<stem>.golden.npz``: ``cond`` [32, 2] and the ``params`` numpy computes for them).
+
+    Returns the fit."""
+    from pathlib import Path
+
+    output = Path(output)
+    fit = fit_style(signal, stft.sample_rate, stft, f0_hz=f0_hz)
+    training = dict(training, pitch_reference="the score" if f0_hz is not None else "the tracker", approach="re-synthesis tables (rtst.transfer.resynth)",
+                    harmonic=fit["harmonic"], voiced_frames=fit["frames"])
+    write_model(fit, output, stft, name=name, style=style, training=training)
+    cond = golden_conditions(fit)
+    golden = output.with_name(output.name[:-len(".onnx")] + ".golden.npz") if output.name.endswith(".onnx") \
+        else output.with_suffix(".golden.npz")
+    with open(golden, "wb") as fh:   # an explicit handle: np.savez would append .npz to a partial name
+        np.savez(fh, cond=cond, params=decode(fit, cond).astype(np.float32))
+    return fit
