@@ -4,6 +4,10 @@ Each one reproduces its golden input/output, keeps its state across calls (two h
 whole), resets to fresh, allocates nothing per step, renders with every phase method through the
 CLI, and is documented in models/README.md. The set covers at least three styles at the default
 preset and one at the low-latency preset.
+
+The shipped models re-synthesise (rtst.model.resynth); the compiled student step
+(rtst.model.student_step) is tested on a filter student that ``learn_style(approach="filter")``
+makes here, as no student ships.
 """
 
 import json
@@ -26,6 +30,24 @@ ort = pytest.importorskip("onnxruntime")
 
 SHIPPED = sorted(MODELS_DIR.glob("*.onnx"))
 NAMES = [p.stem for p in SHIPPED]
+#: What builds each kind of shipped model (its ``rtst.training`` command starts so).
+BUILDERS = ("python tools/build_styles.py", "rtst distill")
+
+
+def _format(path) -> str:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta() \
+        .custom_metadata_map["rtst.format"]
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    """A filter student (the rtst.transfer.student architecture) learned from the cello's clip."""
+    pytest.importorskip("torch")
+    from rtst.transfer.learn import learn_style
+
+    out = tmp_path_factory.mktemp("student") / "filter.onnx"
+    learn_style(MODELS_DIR / "cello.style.flac", out, approach="filter")
+    return out
 
 
 def signal(sample_rate, seconds, seed=0):
@@ -68,12 +90,17 @@ def test_shipped_model_is_small_documented_and_licensed(path):
     style = json.loads(meta["rtst.style"])
     training = json.loads(meta["rtst.training"])
     assert style.get("licence") and style.get("sha256")
-    assert training["command"].startswith("rtst distill") and training["steps"] > 0
+    assert training["command"].startswith(BUILDERS), training["command"]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=NAMES)
 def test_shipped_model_reproduces_its_golden_io(path):
     golden = np.load(path.with_suffix(".golden.npz"))
+    if _format(path) == "resynth-v1":   # the decoder: cond rows in, params rows out
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = np.concatenate([sess.run(None, {"cond": row[None]})[0] for row in golden["cond"]])
+        np.testing.assert_allclose(got, golden["params"], atol=1e-4)
+        return
     np.testing.assert_allclose(step_through(path, golden["frames"]), golden["outputs"], atol=1e-4)
 
 
@@ -92,9 +119,13 @@ def test_two_halves_equal_the_whole_and_reset_equals_fresh(path):
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=NAMES)
+def test_shipped_model_allocates_nothing_per_step(path):
+    assert_model_step_allocates_nothing(load_model(str(path)))
+
+
 @pytest.mark.parametrize("engine", ["compiled", "onnxruntime"])
-def test_shipped_model_allocates_nothing_per_step(path, engine):
-    assert_model_step_allocates_nothing(OnnxStepModel(path, engine=engine))
+def test_student_allocates_nothing_per_step(student, engine):
+    assert_model_step_allocates_nothing(OnnxStepModel(student, engine=engine))
 
 
 def stft_magnitudes(x, stft):
@@ -104,11 +135,11 @@ def stft_magnitudes(x, stft):
     return np.abs(np.fft.rfft(np.stack([x[s:s + stft.n_fft] * window for s in starts]), axis=1))
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=NAMES)
-def test_compiled_step_is_onnxruntimes_and_torchs_step(path):
-    """Each shipped model runs compiled from its own weights, and that step is onnxruntime's on the
+def test_compiled_step_is_onnxruntimes_and_torchs_step(student):
+    """A student runs compiled from its own weights, and that step is onnxruntime's on the
     parity frames and on a real signal's frames (features within 1e-5), and torch's golden outputs
     (within the golden test's 1e-4)."""
+    path = student
     model = OnnxStepModel(path)
     model.prepare(model.stft.n_bins)
     assert model.engine == "compiled", model.engine_note
@@ -125,10 +156,11 @@ def test_compiled_step_is_onnxruntimes_and_torchs_step(path):
         np.testing.assert_allclose(np.log1p(scale * out), expected, atol=1e-4)
 
 
-def test_a_compiled_step_that_disagrees_with_onnxruntime_is_not_used():
+def test_a_compiled_step_that_disagrees_with_onnxruntime_is_not_used(distilled):
     """The load-time check can fail: one weight off by 0.01 and ``auto`` runs onnxruntime and says
-    why, ``compiled`` refuses the model."""
-    path = MODELS_DIR / f"{NAMES[0]}.onnx"
+    why, ``compiled`` refuses the model (a distilled student: a learned filter's correction layer
+    is zero, where a weight changes nothing)."""
+    path = distilled
     model = OnnxStepModel(path)
     model._compiled._blob[3] += 0.01
     model.prepare(model.stft.n_bins)
@@ -164,8 +196,31 @@ def test_cli_render_every_shipped_model_with_every_phase_method(name, phase, tmp
     assert safety["bad_frames"] == 0 and safety["clipped_output"] <= 16, safety
 
 
-@pytest.mark.skipif(not SHIPPED, reason="no shipped models")
-def test_bench_student_runs_end_to_end(tmp_path):
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory):
+    """A tiny student distilled here (40 steps) from the cello style clip of rtst.testing.clips,
+    which benchmarks/bench_student.py rebuilds by the clip's file stem."""
+    pytest.importorskip("torch")
+    from rtst.config import StftConfig
+    from rtst.testing import clips
+    from rtst.transfer.distill import DistillConfig, distill
+
+    work = tmp_path_factory.mktemp("distilled")
+    name, x, _ = clips.cello_style()
+    style = work / f"{name}.wav"
+    sf.write(style, x, clips.SAMPLE_RATE)
+    content = work / "content"
+    content.mkdir()
+    sf.write(content / "tone.wav", signal(clips.SAMPLE_RATE, 2.0, seed=3), clips.SAMPLE_RATE)
+    out = work / "tiny.onnx"
+    config = DistillConfig(steps=40, learning_rate=3e-3, filters=64, kernel_size=5, channels=16, dilations=(1, 2),
+                           batch_size=2, segment_frames=16, checkpoint_every=20)
+    distill(style, [content], out, StftConfig(sample_rate=clips.SAMPLE_RATE, n_fft=256, hop_length=64), config=config,
+            name="tiny", command="rtst distill (test)")
+    return out
+
+
+def test_bench_student_runs_end_to_end(distilled, tmp_path):
     """A short run of benchmarks/bench_student.py (2 teacher iterations) writes every figure."""
     import subprocess
     import sys
@@ -173,7 +228,7 @@ def test_bench_student_runs_end_to_end(tmp_path):
 
     pytest.importorskip("torch")
     bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_student.py"
-    name = min(SHIPPED, key=lambda p: p.stat().st_size).stem
+    name = str(distilled)
     out = tmp_path / "s.json"
     run = subprocess.run([sys.executable, str(bench), "--models", name, "--contents", "speech_content",
                           "--iterations", "2", "--step-hops", "200", "--json", str(out)],
