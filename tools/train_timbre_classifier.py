@@ -16,8 +16,9 @@ evaluation voice):
   slt voice and alsa-utils' recordings are evaluation material and never trained on.
 
 Features: :func:`rtst.measure.timbre.window_features` (level-normalised log-mel statistics over
-1 s windows every 0.5 s: 64 band means, standard deviations, mean |deltas|, active fraction).
-Model: an MLP (193 -> 128 -> 12, ReLU, dropout), trained with torch (AdamW), stored as numpy
+1 s windows every 0.5 s: 56 band means (30 Hz - 7.8 kHz), standard deviations, mean |deltas|, active
+fraction), of every training clip and of a copy with a noise floor 30-50 dB down.
+Model: an MLP (169 -> 128 -> 12, ReLU, dropout), trained with torch (AdamW), stored as numpy
 weights; inference (:class:`rtst.measure.timbre.TimbreClassifier`) is pure numpy.
 
 Held-out accuracy (printed and written to timbre_classifier.json beside the npz):
