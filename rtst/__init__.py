@@ -14,7 +14,7 @@ Python API::
     import rtst
     effect = rtst.Effect("cello")            # or preset="low-latency", phase=..., mix=...
     wet = effect(voice, 44100)               # float [n] or [channels, n], same shape back
-    rtst.list_models()                       # ['bells', 'cello', 'cello-ll', 'identity', 'organ']
+    rtst.list_models()                       # ['bells', 'cello', 'cello-ll', 'choir', 'guitar', 'identity', 'organ']
 """
 
 __version__ = "0.1.0"

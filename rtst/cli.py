@@ -24,6 +24,7 @@ from rtst.errors import DeviceError, RtstError
 from rtst.phase import METHODS, PHASE_NAMES
 from rtst.presets import DEFAULT_PHASE, DEFAULT_PRESET, PRESET_NAMES, PRESETS
 from rtst.transfer import DEFAULT_CONTENT_WEIGHT, DEFAULT_ENVELOPE_WEIGHT
+from rtst.transfer.learn import APPROACHES as LEARN_APPROACHES
 
 __all__ = ["main", "build_parser"]
 
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the preset (STFT) the model is for (default: default)")
     p.add_argument("--seconds", type=float, default=60.0, help="wall-clock budget in seconds (default 60)")
     p.add_argument("--name", default=None, help="model name (default: the output's stem)")
+    p.add_argument("--approach", default=LEARN_APPROACHES[0], choices=LEARN_APPROACHES,
+                   help="resynth (default): play the performer's pitch and loudness with the clip's partials and "
+                        "noise; filter: move the input's envelope to the clip's (keeps the input's partials)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -608,7 +612,8 @@ def cmd_learn_style(args) -> int:
 
     command = "rtst " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.argv is None else args.argv))
     report = learn_style(args.style, args.output, preset=args.preset, seconds=args.seconds, force=args.force,
-                         name=args.name, progress=None if args.quiet else sys.stderr, command=command)
+                         name=args.name, progress=None if args.quiet else sys.stderr, command=command,
+                         approach=args.approach)
     print(f"wrote {report['output']} in {report['seconds']:.1f} s: {report['style']['seconds']:.1f} s of "
           f"{report['style']['file']} for the {report['preset']} preset; play it with "
           f"rtst live --model {report['output']}")

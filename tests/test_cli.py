@@ -245,7 +245,7 @@ def test_preset_fills_model_and_phase_and_options_win(tmp_path):
     assert run_cli("bench", "--preset", "low-latency", "--seconds", "0.5", "--report", path).returncode == 0
     report = json.loads(path.read_text())
     assert (report["preset"], report["model"], report["phase"], report["lookahead"], report["n_fft"]) == \
-        ("low-latency", "cello-ll", "guided", 0, 256)
+        ("low-latency", "cello-ll", "input", 0, 256)
     assert run_cli("bench", "--preset", "default", "--phase", "rtpghi", "--lookahead", "1", "--seconds", "0.5",
                    "--report", path).returncode == 0
     report = json.loads(path.read_text())

@@ -257,11 +257,14 @@ def test_process_allocates_nothing_after_warm_up(settings, block, rng):
 
 def test_allocation_harness_reads_nothing_for_nothing_and_sees_a_float():
     """allocation_rounds measures an empty step as exactly (0, 0), so the zero above is the
-    processor's, and sees one float object per call kept in a list."""
+    processor's, and sees one numpy scalar per call kept in a list (32 bytes; measured 3136-3264
+    bytes a round of 100, numpy reusing a few). (Not a Python
+    float: the interpreter's free list of floats hands back ones freed earlier, which
+    tracemalloc does not count again, so 100 of them measured 2352 bytes in one round.)"""
     assert allocation_rounds(lambda: None, 1000, warm=lambda: [object() for _ in range(1000)]) == [(0, 0)] * 3
     kept = []
-    rounds = allocation_rounds(lambda: kept.append(1.5 * len(kept)), 100)
-    assert all(100 * 24 <= k <= p for k, p in rounds), rounds
+    rounds = allocation_rounds(lambda: kept.append(np.float64(len(kept))), 100)
+    assert all(100 * 28 <= k <= p for k, p in rounds), rounds
 
 
 def test_numba_allocation_counter_is_live():
@@ -503,8 +506,14 @@ def test_block_adapter_is_the_processor_delayed_by_its_reported_delay_and_alloca
 def test_random_switching_stays_within_the_crossfade_bounds():
     """1000 random model / phase / morph / bypass changes, one every 10.7 ms of a steady tone, each
     applied as soon as the engine is free for it (as the Rig does; the last value of each control
-    wins): the output's level never steps by more than 3 dB between 5.3 ms blocks, the bound of
-    each control alone (test_morph_sweep_and_model_swap_are_glitch_free)."""
+    wins): the output's level never steps by more than 3.5 dB between 5.3 ms blocks. Each control
+    alone keeps 3 dB (test_morph_sweep_and_model_swap_are_glitch_free); the shipped models now
+    re-synthesise, each with its partials' phases of its own, and a swap between two of them
+    while a phase method is switched in turns those phases over the fade: measured 3.22 dB at
+    worst (block 942 of this seed; 2.12 dB with the filter students, whose phase was the
+    input's). Without the reference blend of rtst.engine.slots the completion of a swap from a
+    re-synthesising model to the identity stepped 3.3 dB, and before the fix of the model's
+    prepare() clobbering the engine's input frame, 30.8 dB."""
     import random
 
     from rtst.model import load_model
@@ -554,7 +563,7 @@ def test_random_switching_stays_within_the_crossfade_bounds():
         proc.process(x[i:i + hop], y[i:i + hop])
     step = _max_level_step_db(y[100 * hop:2200 * hop], skip_blocks=0)
     print(f"largest level step between blocks: {step:.2f} dB")
-    assert step <= 3.0
+    assert step <= 3.5
 
 
 class _Late(StepModel):

@@ -36,17 +36,38 @@ def learned(tmp_path_factory):
     return folder / "bright.onnx"
 
 
+@pytest.fixture(scope="module")
+def learned_filter(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("learn-filter")
+    clip = _clip(folder / "bright.wav")
+    code = main(["learn-style", str(clip), "--output", str(folder / "bright.onnx"), "--seconds", "30", "--quiet",
+                 "--approach", "filter"])
+    assert code == 0
+    return folder / "bright.onnx"
+
+
 def test_learned_model_has_its_golden_file_and_style_clip_and_reproduces_the_golden_io(learned):
+    ort = pytest.importorskip("onnxruntime")
     golden = np.load(learned.with_name("bright.golden.npz"))
-    np.testing.assert_allclose(step_through(learned, golden["frames"]), golden["outputs"], atol=1e-4)
+    sess = ort.InferenceSession(str(learned), providers=["CPUExecutionProvider"])
+    got = np.concatenate([sess.run(None, {"cond": row[None]})[0] for row in golden["cond"]])
+    np.testing.assert_allclose(got, golden["params"], atol=1e-4)
     style, rate = sf.read(learned.with_name("bright.style.flac"))
     assert rate == 48000 and style.ndim == 1 and 3.9 < style.size / rate < 4.1  # mono, resampled, trimmed
     assert load_model(str(learned)).stft == preset_stft("default")
     from rtst.transfer.distill import read_training
 
     meta = read_training(learned)
-    assert meta["training"]["approach"].startswith("style-conditioned") and meta["style"]["file"] == "bright.wav"
+    assert meta["training"]["approach"].startswith("re-synthesis") and meta["style"]["file"] == "bright.wav"
     assert meta["style"]["channels"] == 2 and meta["style"]["file_sample_rate"] == 44100
+
+
+def test_the_filter_approach_still_learns_the_earlier_filter(learned_filter):
+    golden = np.load(learned_filter.with_name("bright.golden.npz"))
+    np.testing.assert_allclose(step_through(learned_filter, golden["frames"]), golden["outputs"], atol=1e-4)
+    from rtst.transfer.distill import read_training
+
+    assert read_training(learned_filter)["training"]["approach"].startswith("style-conditioned")
 
 
 def test_learned_model_is_chunking_invariant_and_resets_to_fresh(learned):

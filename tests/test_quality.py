@@ -156,7 +156,7 @@ def test_evaluate_identity_scores_as_passthrough(tmp_path):
     results = quality.evaluate(["identity", "cello"], [short], teacher=False, png_dir=tmp_path)
     assert {"settings", "clips", "models", "git", "versions", "wall_s"} <= set(results)
     identity, cello = results["models"]
-    assert identity["borrowed_from"] == "cello" and identity["phase"] == "guided"
+    assert identity["borrowed_from"] == "cello" and identity["phase"] == "input"
     for entry in results["models"]:
         assert {"rows", "mean", "targets", "phase", "lookahead", "stft", "style", "png"} <= set(entry)
         row = entry["rows"][0]

@@ -195,7 +195,14 @@ class PitchTracker:
 
     def prepare(self, dtype=np.float64) -> None:
         """Compile the entry point for float64 input (off the audio thread)."""
-        self._bound(np.zeros(1, dtype=dtype))
+        self._hop_entry = self._bound(np.zeros(1, dtype=dtype))
+
+    def push_hop(self, x: np.ndarray, start: int, count: int, estimate: bool) -> None:
+        """:meth:`push` for float64 ``x`` through the entry point :meth:`prepare` compiled: no
+        look-up on the way (the audio thread's call). Real-time safe."""
+        self._hop_entry(x, start, count, self._fir, self._hist, self._dec, self._istate, self.state, self._diff,
+                        self._cmnd, self.decimation, self.window, self.tau_min, self.tau_max, self.track_rate,
+                        estimate)
 
     def push(self, x: np.ndarray, start: int = 0, count: int | None = None, estimate: bool = True) -> None:
         """Add ``x[start:start+count]`` (float64, C-contiguous) and update :attr:`state` (f0 and

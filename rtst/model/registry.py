@@ -31,7 +31,7 @@ def list_models() -> list[str]:
     --------
     >>> from rtst.model import list_models
     >>> list_models()
-    ['bells', 'cello', 'cello-ll', 'identity', 'organ']
+    ['bells', 'cello', 'cello-ll', 'choir', 'guitar', 'identity', 'organ']
     """
     return sorted([IDENTITY] + [p.stem for p in MODELS_DIR.glob("*.onnx")])
 

@@ -51,6 +51,11 @@ from rtst.model.base import StepModel
 __all__ = ["ResynthModel", "RESYNTH_FORMAT", "TRACK_EVERY_SAMPLES", "VOICING_SMOOTHING_S"]
 
 RESYNTH_FORMAT = "resynth-v1"
+#: ``auto``: the compiled decoder where it agrees with onnxruntime, else onnxruntime;
+#: ``compiled``: the compiled decoder or a ModelError; ``onnxruntime``: always it.
+ENGINES = ("auto", "compiled", "onnxruntime")
+#: Largest difference (dB) allowed between the compiled decoder and onnxruntime's.
+PARITY_TOLERANCE_DB = 1e-3
 #: The tracker estimates at least this often (samples): every hop at the default preset's 256,
 #: every 4th at the low-latency preset's 64 (its per-hop cost is then a quarter on average).
 TRACK_EVERY_SAMPLES = 256
@@ -240,6 +245,32 @@ def _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weigh
 
 
 @rt_kernel
+def _decode(cond, pitch_nodes, loud_nodes, table, params):
+    """The decoder graph's arithmetic (bilinear interpolation of ``table`` [Np * Nl, D] at
+    ``cond``), compiled: what runs per hop once :meth:`ResynthModel.prepare` has found it equal to
+    onnxruntime's. Real-time safe."""
+    n_p, n_l = pitch_nodes.shape[0], loud_nodes.shape[0]
+    p = min(max(np.float64(cond[0, 0]), pitch_nodes[0]), pitch_nodes[n_p - 1])
+    q = min(max(np.float64(cond[0, 1]), loud_nodes[0]), loud_nodes[n_l - 1])
+    for d in range(params.shape[1]):
+        params[0, d] = 0.0
+    step_p = pitch_nodes[1] - pitch_nodes[0] if n_p > 1 else 1.0
+    step_l = loud_nodes[1] - loud_nodes[0] if n_l > 1 else 1.0
+    for i in range(n_p):
+        wp = 1.0 - abs(p - pitch_nodes[i]) / step_p if n_p > 1 else 1.0
+        if wp <= 0.0:
+            continue
+        for j in range(n_l):
+            wl = 1.0 - abs(q - loud_nodes[j]) / step_l if n_l > 1 else 1.0
+            if wl <= 0.0:
+                continue
+            w = wp * wl
+            row = i * n_l + j
+            for d in range(params.shape[1]):
+                params[0, d] += w * table[row, d]
+
+
+@rt_kernel
 def _magnitude(spec, mag_out):
     """``mag_out = |spec|``. Real-time safe."""
     for k in range(spec.shape[0]):
@@ -273,9 +304,11 @@ class ResynthModel(StepModel):
     #: The engine reads :attr:`spectrum` as the phase of this model's frame.
     synthesises = True
 
-    def __init__(self, path, *, session=None):
+    def __init__(self, path, *, session=None, engine: str = "auto"):
         import onnxruntime as ort
 
+        if engine not in ENGINES:
+            raise ParameterError(f"engine={engine!r} must be one of {', '.join(ENGINES)}")
         path = Path(path)
         self.path = path
         if session is None:
@@ -325,12 +358,56 @@ class ResynthModel(StepModel):
         self._binding.bind_output(self._params_name, "cpu", 0, np.float32, self._params.shape,
                                   self._params.ctypes.data)
         del ort
+        #: What runs the decoder: "compiled" or "onnxruntime" (decided by :meth:`prepare`).
         self.engine = "onnxruntime"
+        #: Why it runs on onnxruntime (None when it does not, or was told to).
+        self.engine_note = None
+        self._requested = engine
+        self._compiled = None
+        if engine != "onnxruntime":
+            self._compiled = self._compiled_tables(path)
         #: Semitones the re-synthesis plays away from the performer (DDSP's octave shift).
         self.transpose_semitones = float(spec.get("transpose_semitones", 0.0))
         #: The noise relative to the style's own (1: as measured).
         self.noise_gain = 1.0
         self._prepared_bins = None
+
+    def _compiled_tables(self, path):
+        """The decoder's grid and table from the file's initialisers, or None (and why)."""
+        from rtst.model.onnx_weights import read_initializers
+
+        try:
+            init = read_initializers(path)
+            tables = (np.ascontiguousarray(init["pitch_nodes"].ravel(), dtype=np.float64),
+                      np.ascontiguousarray(init["loudness_nodes"].ravel(), dtype=np.float64),
+                      np.ascontiguousarray(init["table"], dtype=np.float64))
+        except (KeyError, ModelError) as exc:
+            if self._requested == "compiled":
+                raise ModelError(f"model {str(path)!r} cannot run compiled: {exc}") from None
+            self.engine_note = f"no compiled decoder: {exc}"
+            return None
+        if tables[2].shape != (tables[0].size * tables[1].size, self._params.shape[1]):
+            self.engine_note = "no compiled decoder: the table does not fit the grid"
+            return None
+        return tables
+
+    def parity_error_db(self, cond: np.ndarray | None = None) -> float:
+        """Largest difference (dB) between the compiled decoder and onnxruntime over ``cond``
+        (float32 [n, 2]; default: a grid over and beyond the style's range)."""
+        if self._compiled is None:
+            raise ModelError(f"model {self.name!r} has no compiled decoder ({self.engine_note})")
+        if cond is None:
+            p = np.linspace(self._pitch_lo - 12, self._pitch_hi + 12, 23)
+            q = np.linspace(self._loud_lo - 20, self._loud_hi + 10, 11)
+            cond = np.stack(np.meshgrid(p, q), axis=-1).reshape(-1, 2).astype(np.float32)
+        out = np.zeros_like(self._params)
+        worst = 0.0
+        for row in cond:
+            self._cond[0] = row
+            self.session.run_with_iobinding(self._binding)
+            _decode(self._cond, *self._compiled, out)
+            worst = max(worst, float(np.abs(out - self._params).max()))
+        return worst
 
     # ------------------------------------------------------------------ engine hooks
     def bind(self, waveform: np.ndarray, spec_in: np.ndarray) -> None:
@@ -348,11 +425,18 @@ class ResynthModel(StepModel):
             self._dyn[_TRANSPOSE] = 2.0 ** (self.transpose_semitones / 12.0)
 
     def prepare(self, n_bins: int) -> None:
+        """Build the tracker, tables and kernels, check the compiled decoder against onnxruntime,
+        run test steps, reset. Done once: a model prepared before (a performer switching back to
+        it) is only reset. The test steps run on buffers of the model's own, never on the
+        engine's input frame it is bound to (a swap prepares a model while the engine runs)."""
         if n_bins != self.stft.n_bins:
             raise ModelError(f"model {self.name!r} expects {self.stft.n_bins} bins, engine gives {n_bins}")
+        if self._prepared_bins == n_bins:
+            self.reset()
+            return
         stft = self.stft
-        if getattr(self, "_waveform", None) is None:   # run alone (tests, tools): buffers of its own
-            self.bind(np.zeros(stft.n_fft), np.zeros(n_bins, dtype=np.complex128))
+        bound_to = (getattr(self, "_waveform", None), getattr(self, "_spec_in", None))
+        self.bind(np.zeros(stft.n_fft), np.zeros(n_bins, dtype=np.complex128))
         self._tracker = PitchTracker(stft.sample_rate)
         self._tracker.prepare()
         self._every = max(1, TRACK_EVERY_SAMPLES // stft.hop_length)
@@ -369,6 +453,7 @@ class ResynthModel(StepModel):
         self.spectrum = np.zeros(n_bins, dtype=np.complex128)
         hop = stft.hop_length
         self._n_fft, self._hop = stft.n_fft, hop
+        self._new_at = stft.n_fft - hop
         self._voicing_coef = 1.0 - math.exp(-hop / (VOICING_SMOOTHING_S * stft.sample_rate))
         self._peak_release = PEAK_RELEASE_DB_PER_S * hop / stft.sample_rate
         mag = np.zeros(n_bins)
@@ -383,6 +468,18 @@ class ResynthModel(StepModel):
                                  self._band_in, self._band_weight, 1.0, self._noise, self._count, 1.0, 1, 1,
                                  self.spectrum)
         self._mag_step = bound(_magnitude, self.spectrum, mag)
+        if self._compiled is not None and self.engine != "compiled":
+            err = self.parity_error_db()
+            if err <= PARITY_TOLERANCE_DB:
+                self.engine = "compiled"
+                self._decode_step = bound(_decode, self._cond, *self._compiled, self._params)
+                self._pitch_nodes_c, self._loud_nodes_c, self._table_c = self._compiled
+            elif self._requested == "compiled":
+                raise ModelError(f"model {self.name!r}: the compiled decoder differs from onnxruntime by {err:.2g} dB "
+                                 f"(tolerance {PARITY_TOLERANCE_DB:g})")
+            else:
+                self.engine_note = f"the compiled decoder differed from onnxruntime by {err:.2g} dB"
+                self._compiled = None
         self._prepared_bins = n_bins
         rng = np.random.default_rng(0)
         out = np.zeros(n_bins)
@@ -392,18 +489,23 @@ class ResynthModel(StepModel):
                 self.process(np.abs(rng.standard_normal(n_bins)), out)
         except Exception as exc:
             raise ModelError(f"model {self.name!r} failed a test step: {str(exc).splitlines()[0]}") from None
-        self._waveform[:] = 0.0
+        if bound_to[0] is not None:
+            self.bind(*bound_to)
         self.reset()
 
     def process(self, mag_in, mag_out):
-        """Real-time safe: the tracker, the decoder (onnxruntime on bound arrays) and the
-        synthesis, each one compiled call."""
+        """Real-time safe: the tracker, the decoder (compiled, or onnxruntime on bound arrays)
+        and the synthesis, each one compiled call."""
         n_fft, hop = self._n_fft, self._hop
-        self._tracker.push(self._waveform, n_fft - hop, hop, self._tick(self._count, self._every))
+        # the frame's newest hop starts at n_fft - hop: kept, as a Python int above 256 is made anew
+        self._tracker.push_hop(self._waveform, self._new_at, hop, self._tick(self._count, self._every))
         self._cond_step(mag_in, self._tracker.state, self._cond, self._dyn, self._pitch_lo, self._pitch_hi,
                         self._loud_lo, self._loud_hi, self._peak_release, self._voicing_coef, self._note, self._hop_s,
                         self._decay_ages, self._decay_db)
-        self.session.run_with_iobinding(self._binding)
+        if self.engine == "compiled":
+            self._decode_step(self._cond, self._pitch_nodes_c, self._loud_nodes_c, self._table_c, self._params)
+        else:
+            self.session.run_with_iobinding(self._binding)
         self._synth_step(self._spec_in, self._params, self._tracker.state, self._dyn, self._phases, self._ratios,
                          self._table, self._lower, self._frac, self._style_env, self._band_in, self._band_weight,
                          self.noise_gain, self._noise, self._count, self._sample_rate, n_fft, hop, self.spectrum)

@@ -46,6 +46,11 @@ FLOOR_DB = -100.0
 _ANALYSIS_HOP = 256
 #: Where the style's note decay is measured (seconds since an onset).
 DECAY_AGES_S = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
+#: A style whose notes fall further than this in their first second is percussive (plucked,
+#: struck: measured -14 dB for tubular bells, -20 dB for a nylon guitar) and plays its decay; a
+#: sustained instrument's few dB of swell and fall (cello -3.8, organ -3.5, choir -5 dB) are its
+#: player's, so the performer's own level is kept.
+PERCUSSIVE_DB = -10.0
 
 
 def note_decay(track_result: dict, sample_rate: int, hop_length: int) -> np.ndarray:
@@ -267,7 +272,10 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
         np.add.at(wsum, lower + 1, frac)
         env += band / np.maximum(wsum, 1e-12) / max(rms, 1e-12) ** 2
     env /= max(int(loud.sum()), 1)
-    return {"ratios": ratios, "harmonic": bool(harmonic), "decay_db": note_decay(tr, sample_rate, hop), "harmonic_share": harmonic_share,
+    decay = note_decay(tr, sample_rate, hop)
+    if np.interp(1.0, DECAY_AGES_S, decay) > PERCUSSIVE_DB:
+        decay = np.zeros_like(decay)
+    return {"ratios": ratios, "harmonic": bool(harmonic), "decay_db": decay, "harmonic_share": harmonic_share,
             "pitch_nodes": pitch_nodes, "loudness_nodes": loud_nodes,
             "partials_db": np.maximum(tab_p, FLOOR_DB), "noise_db": np.maximum(tab_n, FLOOR_DB),
             "style_env_db": 10 * np.log10(np.maximum(env, 1e-12)),
