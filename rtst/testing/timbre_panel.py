@@ -53,13 +53,14 @@ __all__ = ["DEFAULT_STYLE_OF", "MEASURES_VERSION", "BASELINES", "cross_synthesis
 DEFAULT_STYLE_OF = {"cello": "cello", "cello-ll": "cello", "organ": "organ", "bells": "bells", "choir": "choir",
                     "guitar": "guitar"}
 #: Bump when a measure changes: the cached analyses and baseline rows are keyed by it.
-MEASURES_VERSION = "timbre-1"
+MEASURES_VERSION = "timbre-2"
 BASELINES = ("passthrough", "cross_synthesis")
 KAL_SENTENCE = "Bright lanterns swayed along the narrow street while the band played on."
 #: The measures averaged over pairs, in table order.
 MEAN_KEYS = ("log_mel_cut", "d_output_db", "d_input_db", "classifier_cut", "p_style", "style_share", "pitch_kept",
              "within_50_cents", "voicing_recall", "octave_errors", "onset_f", "loudness_corr")
-REFERENCE_KEYS = ("pitch_kept", "within_50_cents", "voicing_recall", "octave_errors", "p_style")
+REFERENCE_KEYS = ("pitch_kept", "within_50_cents", "voicing_recall", "octave_errors", "p_style", "onset_f",
+                  "loudness_corr")
 #: Pairs drawn in each style's spectrogram grid (indices into the style's pairs).
 PLOT_PAIRS = 3
 CROSS_N_FFT, CROSS_HOP, CROSS_LIFTER = 2048, 512, 40
@@ -211,6 +212,10 @@ def _job_analyse(job: dict) -> dict:
         p = timbre.pitch_scores(a_ref["signal"], a_in["signal"], SAMPLE_RATE, input_track=a_in["track"])
         out = {k: p[k] for k in ("pitch_kept", "within_50_cents", "voicing_recall", "octave_errors")}
         out["p_style"] = float(a_ref["posterior"][clf.index(mel.STYLES[job["style"]])])
+        # the style instrument's own onsets and loudness against the input's, as the outputs'
+        # are scored: the bar an instrument that decays or swells on its own can reach
+        out["onset_f"] = timbre.onset_f_measure(a_ref["onsets_s"], a_in["onsets_s"])["f_measure"]
+        out["loudness_corr"] = timbre.loudness_correlation(a_ref["signal"], a_in["signal"], SAMPLE_RATE)
         return out
 
     return {**job, "reference": _cached(key, make)}
@@ -431,7 +436,7 @@ def format_report(results: dict) -> str:
              "pitch kept = within 50 cents x voicing recall)", ""]
     head = (f"{'style':<7} {'row':<16} {'pairs':>5} {'mel cut':>7} {'d out':>6} {'d in':>6} {'clf cut':>7} "
             f"{'p(B)':>6} {'B wins':>6} {'pitch':>6} {'octave':>6} {'onset F':>7} {'loud r':>6} | "
-            f"{'ref pitch':>9} {'ref oct':>7} {'ref p(B)':>8}")
+            f"{'ref pitch':>9} {'ref oct':>7} {'ref p(B)':>8} {'ref onset':>9} {'ref loud':>8}")
     lines += [head, "-" * len(head)]
     for r in results["rows"]:
         m, ref = r["mean"], r["reference"]
@@ -440,7 +445,8 @@ def format_report(results: dict) -> str:
             f"{_fmt(m['d_output_db'], width=6)} {_fmt(m['d_input_db'], width=6)} {_fmt(m['classifier_cut'], True)} "
             f"{_fmt(m['p_style'], width=6)} {_fmt(m['style_share'], True, 6)} {_fmt(m['pitch_kept'], True, 6)} "
             f"{_fmt(m['octave_errors'], True, 6)} {_fmt(m['onset_f'])} {_fmt(m['loudness_corr'], width=6)} | "
-            f"{_fmt(ref['pitch_kept'], True, 9)} {_fmt(ref['octave_errors'], True)} {_fmt(ref['p_style'], width=8)}")
+            f"{_fmt(ref['pitch_kept'], True, 9)} {_fmt(ref['octave_errors'], True)} {_fmt(ref['p_style'], width=8)} "
+            f"{_fmt(ref.get('onset_f'), width=9)} {_fmt(ref.get('loudness_corr'), width=8)}")
     lines += ["", "Voices (no reference): classifier p(speech) of input -> output, output's p(B), top class",
               f"{'style':<7} {'row':<16} {'clip':<16} {'p(speech) in':>12} {'out':>6} {'p(B) out':>8}  top"]
     for v in results["voice"]:
