@@ -88,13 +88,16 @@ def noise_frames(window: np.ndarray, hop_length: int, sample_rate: int, seconds:
 # float state: smoothed voicing, running peak dB, previous synthesis f0, this frame's energy,
 # the transposition as a frequency ratio
 # the transposition as a frequency ratio, the style's decay since the note's onset (an amplitude)
-_V, _PEAK, _F_PREV, _ENERGY, _TRANSPOSE, _DECAY = 0, 1, 2, 3, 4, 5
-_N_DYN = 6
+# (an amplitude); an onset this hop (1.0), the ringing note's f0 and its gain
+_V, _PEAK, _F_PREV, _ENERGY, _TRANSPOSE, _DECAY, _ONSET, _RING_F0, _RING_GAIN = 0, 1, 2, 3, 4, 5, 6, 7, 8
+_N_DYN = 9
+#: A ringing note is dropped this far (dB) below where it started.
+RING_FLOOR_DB = -60.0
 
 
 @rt_kernel
 def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, peak_release, voicing_coef,
-               note, hop_s, decay_ages, decay_db):
+               note, hop_s, decay_ages, decay_db, decay_slope):
     """The decoder's input from the tracker and the frame: ``cond = [pitch MIDI, loudness dB]``.
 
     Loudness is the tracker's level relative to the input's running peak, placed into the
@@ -120,10 +123,12 @@ def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, p
     dyn[_V] += (voiced - dyn[_V]) * voicing_coef
     # the style's own decay since the performer's last onset (a plucked string, a bell): the
     # output never rises above the input, and falls below it as the style's notes do
-    note_step(note, level, pitch, voiced > 0.5, hop_s)
+    dyn[_ONSET] = 1.0 if note_step(note, level, pitch, voiced > 0.5, hop_s) else 0.0
     age = note[0]
     n = decay_ages.shape[0]
-    g = decay_db[n - 1]
+    # past the last age measured the note keeps falling at the style's late slope (0 for a
+    # sustained style), to silence
+    g = max(decay_db[n - 1] + decay_slope * (age - decay_ages[n - 1]), RING_FLOOR_DB)
     if age <= decay_ages[0]:
         g = decay_db[0]
     else:
@@ -146,8 +151,14 @@ def _tick(count, every):
 
 @rt_kernel
 def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac, style_env, band_in,
-                band_weight, noise_gain, noise, count, sample_rate, n_fft, hop, out):
-    """Build this hop's frame into ``out`` (complex128 [n_bins]). Real-time safe."""
+                band_weight, noise_gain, filter_gain, noise, count, sample_rate, n_fft, hop, amp_last, ring_amp,
+                ring_phase, ring_rate, ring_start, out):
+    """Build this hop's frame into ``out`` (complex128 [n_bins]).
+
+    A percussive style's note rings on under the next (``ring_rate`` < 1, the style's late decay
+    per hop): at an onset the partials of the last hop, as they sounded, go on at the previous
+    f0 and fall, as a bell or a string struck again leaves the last note ringing. Real-time
+    safe."""
     n_bins = out.shape[0]
     n_partials = ratios.shape[0]
     v = dyn[_V]
@@ -161,6 +172,12 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
     limit = PARTIAL_LIMIT * sample_rate
     f_prev = dyn[_F_PREV] if dyn[_F_PREV] > 0.0 else f0
     dyn[_F_PREV] = f0
+    if ring_rate < 1.0 and dyn[_ONSET] > 0.5 and f_prev > 0.0:
+        for j in range(n_partials):
+            ring_amp[j] = amp_last[j]
+            ring_phase[j] = phases[j]
+        dyn[_RING_F0] = f_prev
+        dyn[_RING_GAIN] = ring_start
     if v > 1e-3 and f0 > 0.0:
         # partials at the style's ratios, phases integrated over the hop at the mean frequency
         for j in range(n_partials):
@@ -174,6 +191,7 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
             a = 10.0 ** (params[0, j] / 20.0)
             if f > 0.9 * limit:
                 a *= (limit - f) / (0.1 * limit)
+            amp_last[j] = a
             add_partial(out, a, f / df, p, table, LOBE_HALF_WIDTH, LOBE_OVERSAMPLE)
         # the style's noise at this pitch and loudness: a band filter on the spectrum of a white
         # noise stream, so that overlapping frames agree (a random phase per frame and bin would
@@ -190,13 +208,27 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
         gain = v * dyn[_DECAY] * math.sqrt(energy_in / e_syn) if e_syn > 1e-30 else 0.0
         for k in range(n_bins):
             out[k] *= gain
+        for j in range(n_partials):
+            amp_last[j] *= gain
     else:
         for j in range(n_partials):   # keep the partials' phases running through the gap
             p = phases[j] + 2.0 * math.pi * ratios[j] * f_prev * hop / sample_rate
             phases[j] = p - 2.0 * math.pi * math.floor(p / (2.0 * math.pi))
+            amp_last[j] *= v
+    if dyn[_RING_GAIN] > 0.0:
+        g = dyn[_RING_GAIN] * ring_rate
+        dyn[_RING_GAIN] = g if g > 10.0 ** (RING_FLOOR_DB / 20.0) else 0.0
+        fr = dyn[_RING_F0]
+        for j in range(n_partials):
+            f = ratios[j] * fr
+            p = ring_phase[j] + 2.0 * math.pi * f * hop / sample_rate
+            p -= 2.0 * math.pi * math.floor(p / (2.0 * math.pi))
+            ring_phase[j] = p
+            if f < limit and ring_amp[j] > 0.0:
+                add_partial(out, ring_amp[j] * g, f / df, p, table, LOBE_HALF_WIDTH, LOBE_OVERSAMPLE)
     if v < 1.0 - 1e-3:
         # the filter path: the input with its band envelope replaced by the style's
-        _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, 1.0 - v, out)
+        _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, filter_gain * (1.0 - v), out)
 
 
 @rt_kernel
@@ -337,6 +369,9 @@ class ResynthModel(StepModel):
             self._loud_lo, self._loud_hi = (float(v) for v in spec["loudness_range_db"])
             self._decay_ages = np.asarray(spec.get("decay_ages_s", [0.0, 1.0]), dtype=np.float64)
             self._decay_db = np.asarray(spec.get("decay_db", [0.0, 0.0]), dtype=np.float64)
+            self._decay_slope = float(spec.get("decay_slope_db_per_s", 0.0))
+            self._ring = float(spec.get("ring_db_per_s", 0.0))
+            self._ring_start = 10.0 ** (float(spec.get("ring_start_db", 0.0)) / 20.0)
             n_bands = int(spec["n_bands"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model {str(path)!r} has malformed rtst.resynth: {exc!r}") from None
@@ -370,6 +405,8 @@ class ResynthModel(StepModel):
         self.transpose_semitones = float(spec.get("transpose_semitones", 0.0))
         #: The noise relative to the style's own (1: as measured).
         self.noise_gain = 1.0
+        #: Level of the filter path, where the input has no single pitch (1: the input's level).
+        self.filter_gain = float(spec.get("filter_gain", 1.0))
         self._prepared_bins = None
 
     def _compiled_tables(self, path):
@@ -460,13 +497,17 @@ class ResynthModel(StepModel):
         self._hop_s = hop / stft.sample_rate
         self._note = note_state(self._hop_s)
         self._cond_step = bound(_condition, mag, self._tracker.state, self._cond, self._dyn, 1.0, 1.0, 1.0, 1.0,
-                                1.0, 1.0, self._note, 1.0, self._decay_ages, self._decay_db)
+                                1.0, 1.0, self._note, 1.0, self._decay_ages, self._decay_db, 1.0)
+        self._amp_last = np.zeros(self.n_partials)
+        self._ring_amp = np.zeros(self.n_partials)
+        self._ring_phase = np.zeros(self.n_partials)
+        self._ring_rate = 10.0 ** (self._ring * self._hop_s / 20.0)
         self._tick = bound(_tick, self._count, 1)
         self._synth_step = bound(_synthesise, self._spec_in, self._params, self._tracker.state, self._dyn,
                                  self._phases,
                                  self._ratios, self._table, self._lower, self._frac, self._style_env,
-                                 self._band_in, self._band_weight, 1.0, self._noise, self._count, 1.0, 1, 1,
-                                 self.spectrum)
+                                 self._band_in, self._band_weight, 1.0, 1.0, self._noise, self._count, 1.0, 1, 1,
+                                 self._amp_last, self._ring_amp, self._ring_phase, 1.0, 1.0, self.spectrum)
         self._mag_step = bound(_magnitude, self.spectrum, mag)
         if self._compiled is not None and self.engine != "compiled":
             err = self.parity_error_db()
@@ -501,14 +542,16 @@ class ResynthModel(StepModel):
         self._tracker.push_hop(self._waveform, self._new_at, hop, self._tick(self._count, self._every))
         self._cond_step(mag_in, self._tracker.state, self._cond, self._dyn, self._pitch_lo, self._pitch_hi,
                         self._loud_lo, self._loud_hi, self._peak_release, self._voicing_coef, self._note, self._hop_s,
-                        self._decay_ages, self._decay_db)
+                        self._decay_ages, self._decay_db, self._decay_slope)
         if self.engine == "compiled":
             self._decode_step(self._cond, self._pitch_nodes_c, self._loud_nodes_c, self._table_c, self._params)
         else:
             self.session.run_with_iobinding(self._binding)
         self._synth_step(self._spec_in, self._params, self._tracker.state, self._dyn, self._phases, self._ratios,
                          self._table, self._lower, self._frac, self._style_env, self._band_in, self._band_weight,
-                         self.noise_gain, self._noise, self._count, self._sample_rate, n_fft, hop, self.spectrum)
+                         self.noise_gain, self.filter_gain, self._noise, self._count, self._sample_rate, n_fft, hop,
+                         self._amp_last, self._ring_amp, self._ring_phase, self._ring_rate, self._ring_start,
+                         self.spectrum)
         self._mag_step(self.spectrum, mag_out)
 
     def reset(self) -> None:
@@ -522,4 +565,7 @@ class ResynthModel(StepModel):
         self._dyn[_TRANSPOSE] = 2.0 ** (self.transpose_semitones / 12.0)
         self._dyn[_DECAY] = 1.0
         reset_note_state(self._note, self._hop_s)
+        self._amp_last[:] = 0.0
+        self._ring_amp[:] = 0.0
+        self._ring_phase[:] = 0.0
         self.spectrum[:] = 0.0

@@ -44,6 +44,11 @@ HARMONIC_SHARE = 0.5
 #: Floor of the tables (dB relative to the frame's RMS): a partial that is not there.
 FLOOR_DB = -100.0
 _ANALYSIS_HOP = 256
+#: The quantile of the bins between partials that the noise is read from (an exponential's
+#: q-quantile is -ln(1 - q) times its mean). The median read a choir's chorused partials'
+#: skirts as noise (a noise blob 10 dB over the reference's at 0-1 kHz); the 20th percentile of
+#: bins that are noise reads the same mean, and skirts lift it far less.
+NOISE_QUANTILE = 0.2
 #: Where the style's note decay is measured (seconds since an onset).
 DECAY_AGES_S = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
 #: A style whose notes fall further than this in their first second is percussive (plucked,
@@ -51,6 +56,72 @@ DECAY_AGES_S = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
 #: sustained instrument's few dB of swell and fall (cello -3.8, organ -3.5, choir -5 dB) are its
 #: player's, so the performer's own level is kept.
 PERCUSSIVE_DB = -10.0
+#: The slowest late decay a percussive note is given (dB per second).
+RING_MIN_DB_PER_S = -6.0
+#: A previous note that dies faster than this under the next does not ring on (dB per second).
+RING_FASTEST_DB_PER_S = -80.0
+
+
+def onset_frames(track_result: dict, sample_rate: int, hop_length: int) -> list[int]:
+    """The frames where the engine's onset rule (:func:`rtst.dsp.pitch.note_step`) starts a note."""
+    hop_s = hop_length / sample_rate
+    state = note_state(hop_s)
+    level, f0, voiced = track_result["level_db"], track_result["f0_hz"], track_result["voiced"]
+    out = []
+    for m in range(level.shape[0]):
+        pitch = 69 + 12 * np.log2(f0[m] / 440.0) if f0[m] > 0 else 0.0
+        if note_step(state, float(level[m]), float(pitch), bool(voiced[m]), hop_s):
+            out.append(m)
+    return out
+
+
+def ring_over(mags: dict, f0: np.ndarray, onsets: list[int], ratios: np.ndarray, df: float,
+              hop_s: float) -> tuple[float, float]:
+    """How a note dies under the next: ``(rate, start)``, its fall in dB per second and where the
+    fall starts, dB below the note before the onset (medians over the clip's note changes), or
+    ``(0, 0)`` where it does not ring on (faster than :data:`RING_FASTEST_DB_PER_S`). A
+    reverberant hall's tail starts well below the note (the note itself stops); a bell's ring
+    starts at it.
+
+    At each onset between two pitches a semitone or more apart, the power at the previous note's
+    first 12 partials (those 2.5 or more long-window bins from the new note's first 12) is
+    followed over the next 0.3 s, relative to just before the onset; its slope is fitted over the
+    frames within 40 dB. A bell or a piano string rings on; a damped guitar note, a voice or a dry
+    organ pipe stops; a hall's reverberation shows as a ring too.
+    """
+    slopes, starts = [], []
+    span = int(round(0.3 / hop_s))
+    for m0 in onsets:
+        if m0 - 2 not in mags or m0 + span not in mags:
+            continue
+        p, q = f0[m0 - 2], f0[min(m0 + 3, f0.shape[0] - 1)]
+        if p <= 0 or q <= 0 or abs(12 * np.log2(p / q)) < 1.0:
+            continue
+        n_bins = mags[m0].shape[0]
+        new = np.array([r * q / df for r in ratios[:12] if r * q / df < n_bins - 4])
+        bins = [int(round(r * p / df)) for r in ratios[:12] if r * p / df < n_bins - 4]
+        bins = [b for b in bins if new.size == 0 or np.min(np.abs(new - b)) >= 2.5]
+        if len(bins) < 3:
+            continue
+        idx = np.array(bins)
+        before = sum(float(np.sum(mags[m0 - 2][i - 1:i + 2] ** 2)) for i in idx)
+        if before <= 0:
+            continue
+        curve = np.array([sum(float(np.sum(mags[m0 + k][i - 1:i + 2] ** 2)) for i in idx) for k in range(span)])
+        db = 10 * np.log10(np.maximum(curve, 1e-30) / before)
+        use = db > -40.0
+        if use.sum() < 4:
+            slopes.append(-1000.0)
+            starts.append(-100.0)
+            continue
+        t = np.arange(span)[use] * hop_s
+        slope, start = np.polyfit(t, db[use], 1)
+        slopes.append(float(slope))
+        starts.append(min(0.0, float(start)))
+    if not slopes:
+        return 0.0, 0.0
+    rate = float(np.median(slopes))
+    return (rate, float(np.median(starts))) if rate > RING_FASTEST_DB_PER_S else (0.0, 0.0)
 
 
 def note_decay(track_result: dict, sample_rate: int, hop_length: int) -> np.ndarray:
@@ -202,10 +273,10 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
         power = mag ** 2
         band = np.full(N_BANDS, np.nan)
         keep = ~masked
-        for b in range(N_BANDS):   # the median: a stray lobe skirt does not lift it
+        for b in range(N_BANDS):   # a low quantile: the skirts of broad partials do not lift it
             sel = keep & ((lower == b) & (frac < 0.5) | (lower == b - 1) & (frac >= 0.5))
             if sel.sum() >= 2:
-                band[b] = np.median(power[sel])
+                band[b] = np.quantile(power[sel], NOISE_QUANTILE)
         have = np.isfinite(band)
         if not have.any():
             continue
@@ -221,11 +292,18 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
             clear = mag[k] ** 2 - 2.0 * noise_at[k]
             if clear > 2.0 * noise_at[k]:
                 amps[j] = 2.0 * np.sqrt(clear) / w_long.sum() / max(rms, 1e-12)
-        # a noise bin's power is exponentially distributed: its mean is the median / ln 2
-        noise = band / np.log(2.0) * noise_scale / max(rms, 1e-12) ** 2
+        # a noise bin's power is exponentially distributed: its mean is the q-quantile / -ln(1 - q)
+        noise = band / -np.log(1.0 - NOISE_QUANTILE) * noise_scale / max(rms, 1e-12) ** 2
+        # harmonics closer than this leave no bins clear of their skirts (a low note's, or a
+        # choir's broad ones): such a frame says nothing of the noise, which the frames of
+        # higher notes tell (measured: the choir's low notes read as noise, and pYIN then heard
+        # the output unvoiced). An inharmonic series has no spacing to speak of: its noise is
+        # read where its partials leave bins free
+        if harmonic and f0 / df < 2 * guard + 4:
+            noise = np.full(N_BANDS, np.nan)
         pitch = 69 + 12 * np.log2(f0 / 440.0)
         rows.append((pitch, tr["level_db"][m], 20 * np.log10(np.maximum(amps, 1e-5)),
-                     10 * np.log10(np.maximum(noise, 1e-10))))
+                     np.where(np.isfinite(noise), 10 * np.log10(np.maximum(noise, 1e-10)), np.nan)))
     pitches = np.array([r[0] for r in rows])
     levels = np.array([r[1] for r in rows])
     part_db = np.array([r[2] for r in rows])
@@ -249,15 +327,25 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
     wp, wl = hats(pitches, pitch_nodes), hats(levels, loud_nodes)
     weight = np.einsum("fp,fl->pl", wp, wl)                         # [Np, Nl]
     tab_p = np.einsum("fp,fl,fj->plj", wp, wl, part_db)
-    tab_n = np.einsum("fp,fl,fb->plb", wp, wl, noise_db)
+    has_noise = np.isfinite(noise_db[:, 0])
+    if not has_noise.any():
+        raise ParameterError("the style clip's partials are too close everywhere to read its noise between them")
+    weight_n = np.einsum("fp,fl->pl", wp[has_noise], wl[has_noise])
+    tab_n = np.einsum("fp,fl,fb->plb", wp[has_noise], wl[has_noise], noise_db[has_noise])
     filled = weight > 0.05
+    filled_n = weight_n > 0.05
     tab_p = np.where(filled[..., None], tab_p / np.maximum(weight, 1e-12)[..., None], 0.0)
-    tab_n = np.where(filled[..., None], tab_n / np.maximum(weight, 1e-12)[..., None], 0.0)
-    cells = np.argwhere(filled)
-    for i, j in np.argwhere(~filled):   # the nearest cell with frames (pitch counts 1, loudness 2)
-        d = np.abs(cells[:, 0] - i) + 2 * np.abs(cells[:, 1] - j)
-        a, b = cells[int(np.argmin(d))]
-        tab_p[i, j], tab_n[i, j] = tab_p[a, b], tab_n[a, b]
+    tab_n = np.where(filled_n[..., None], tab_n / np.maximum(weight_n, 1e-12)[..., None], 0.0)
+
+    def fill(table, ok):   # each empty cell from the nearest with frames (pitch counts 1, loudness 2)
+        cells = np.argwhere(ok)
+        for i, j in np.argwhere(~ok):
+            d = np.abs(cells[:, 0] - i) + 2 * np.abs(cells[:, 1] - j)
+            a, b = cells[int(np.argmin(d))]
+            table[i, j] = table[a, b]
+
+    fill(tab_p, filled)
+    fill(tab_n, filled_n)
     # the average band envelope of all the clip's sound, for the filter path
     env = np.zeros(N_BANDS)
     for (m, mag, rms), ok in zip(frames, loud):
@@ -273,9 +361,16 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
         env += band / np.maximum(wsum, 1e-12) / max(rms, 1e-12) ** 2
     env /= max(int(loud.sum()), 1)
     decay = note_decay(tr, sample_rate, hop)
+    # a percussive note keeps falling past the last age measured, and rings on under the next
+    # one, at its late slope (between 0.3 and 0.8 s), at least RING_MIN_DB_PER_S
+    slope = min(RING_MIN_DB_PER_S, float(np.interp(0.8, DECAY_AGES_S, decay) - np.interp(0.3, DECAY_AGES_S, decay)) / 0.5)
     if np.interp(1.0, DECAY_AGES_S, decay) > PERCUSSIVE_DB:
-        decay = np.zeros_like(decay)
-    return {"ratios": ratios, "harmonic": bool(harmonic), "decay_db": decay, "harmonic_share": harmonic_share,
+        decay, slope = np.zeros_like(decay), 0.0
+    mags = {m: mag for m, mag, _ in frames}
+    ring, ring_start = ring_over(mags, tr["f0_hz"], onset_frames(tr, sample_rate, hop), ratios, df,
+                                 hop / sample_rate)
+    return {"ratios": ratios, "harmonic": bool(harmonic), "decay_db": decay, "decay_slope_db_per_s": slope,
+            "ring_db_per_s": ring, "ring_start_db": ring_start, "harmonic_share": harmonic_share,
             "pitch_nodes": pitch_nodes, "loudness_nodes": loud_nodes,
             "partials_db": np.maximum(tab_p, FLOOR_DB), "noise_db": np.maximum(tab_n, FLOOR_DB),
             "style_env_db": 10 * np.log10(np.maximum(env, 1e-12)),
@@ -352,6 +447,9 @@ def write_model(fit: dict, path, stft: StftConfig, *, name: str, style: dict, tr
             "pitch_range_midi": [float(fit["pitch_nodes"][0]), float(fit["pitch_nodes"][-1])],
             "loudness_range_db": [float(fit["loudness_nodes"][0]), float(fit["loudness_nodes"][-1])],
             "decay_ages_s": list(DECAY_AGES_S), "decay_db": [round(float(v), 2) for v in fit["decay_db"]],
+            "decay_slope_db_per_s": round(float(fit["decay_slope_db_per_s"]), 2),
+            "ring_db_per_s": round(float(fit["ring_db_per_s"]), 2),
+            "ring_start_db": round(float(fit["ring_start_db"]), 2),
             "transpose_semitones": 0.0, "frames": fit["frames"],
             "voiced_share": round(fit["voiced_share"], 3)}),
         "rtst.name": name,
