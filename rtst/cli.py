@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="PATH.json", help="write all figures here")
     p.add_argument("--png", default=None, metavar="DIR", help="write quality_MODEL.png spectrogram grids here")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--paired", action="store_true",
+                   help="run the paired timbre benchmark instead (benchmarks/bench_timbre.py): each model against "
+                        "the same melodies played by its style's instrument (bench extra)")
+    p.add_argument("--quick", action="store_true", help="with --paired: one melody, two inputs per style")
 
     p = sub.add_parser("demo", help="render the bundled demo clip through the streaming engine")
     p.add_argument("--output", default="rtst-demo-out.wav", help="where to write the result (default rtst-demo-out.wav)")
@@ -621,6 +625,8 @@ def cmd_learn_style(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if args.paired:
+        return _evaluate_paired(args)
     _need_torch("rtst evaluate")
     import torch
 
@@ -635,6 +641,18 @@ def cmd_evaluate(args) -> int:
                                teacher=not args.no_teacher, png_dir=Path(args.png) if args.png else None,
                                log=lambda line: print(line, file=sys.stderr, flush=True))
     print(quality.format_report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
+    return 0
+
+
+def _evaluate_paired(args) -> int:
+    from rtst.testing import timbre_panel
+
+    models = args.models.split(",") if args.models else list(timbre_panel.DEFAULT_STYLE_OF)
+    results = timbre_panel.run_panel(models, quick=args.quick, png_dir=args.png,
+                                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(timbre_panel.format_report(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
     return 0

@@ -453,6 +453,11 @@ class ResynthModel(StepModel):
         self._waveform = waveform
         self._spec_in = spec_in
 
+    @property
+    def voicing(self) -> float:
+        """The smoothed voicing of the last hop: 1 re-synthesised, 0 the filter path."""
+        return float(self._dyn[_V]) if self._prepared_bins is not None else 0.0
+
     def set_transpose(self, semitones: float) -> None:
         """Play ``semitones`` away from the performer (-36 .. 36). Lock-free: one float written."""
         if isinstance(semitones, bool) or not isinstance(semitones, (int, float)) or not -36 <= semitones <= 36:

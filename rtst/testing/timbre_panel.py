@@ -10,6 +10,9 @@ from the input and :func:`rtst.measure.timbre.pair_measures` judges it. Rows:
   the input's cepstral envelope divided out and B's mean envelope imposed, from
   :func:`rtst.testing.melodies.style_clip` (a melody that is not a reference), input phase, each
   frame's energy kept;
+* ``other_soundfont``: not a transfer but the bar an instrument itself sets: the same melody
+  played by B in another sound font (MuseScore_General_Lite), as if a second real B had played
+  it (a different cello from the reference's scores far from 100 %);
 * one row per model spec, run as ``rtst.Effect(model=SPEC)(audio, 48000)``, on the pairs of the
   style it is for (:data:`DEFAULT_STYLE_OF`, or ``style_of``; a model of unknown style on every
   style asked for).
@@ -54,7 +57,7 @@ DEFAULT_STYLE_OF = {"cello": "cello", "cello-ll": "cello", "organ": "organ", "be
                     "guitar": "guitar"}
 #: Bump when a measure changes: the cached analyses and baseline rows are keyed by it.
 MEASURES_VERSION = "timbre-2"
-BASELINES = ("passthrough", "cross_synthesis")
+BASELINES = ("passthrough", "cross_synthesis", "other_soundfont")
 KAL_SENTENCE = "Bright lanterns swayed along the narrow street while the band played on."
 #: The measures averaged over pairs, in table order.
 MEAN_KEYS = ("log_mel_cut", "d_output_db", "d_input_db", "classifier_cut", "p_style", "style_share", "pitch_kept",
@@ -230,9 +233,14 @@ def _effect(spec: str):
     return effects[spec]
 
 
-def _make_output(row: dict, style: str, x: np.ndarray) -> np.ndarray:
+def _make_output(row: dict, style: str, x: np.ndarray, melody: str) -> np.ndarray:
     if row["kind"] == "passthrough":
         return x.copy()
+    if row["kind"] == "other_soundfont":
+        y = mel.render_melody(melody, mel.STYLES[style], soundfont=mel.MUSESCORE_SOUNDFONT).signal
+        out = np.zeros_like(x)
+        out[:min(x.size, y.size)] = y[:x.size]
+        return out
     if row["kind"] == "cross_synthesis":
         envs = _WORKER["envelopes"]
         if style not in envs:
@@ -253,7 +261,7 @@ def _job_pair(job: dict) -> dict:
     keep = job.get("keep_output", False)
 
     def make():
-        y = _make_output(row, style, inp)
+        y = _make_output(row, style, inp, job["melody"])
         m = timbre.pair_measures(y, a_in, a_ref, SAMPLE_RATE, clf, mel.STYLES[style])
         return m, (y.astype(np.float32) if keep else None)
 
@@ -270,7 +278,7 @@ def _job_voice(job: dict) -> dict:
     """The classifier's view of one row's output on one voice clip."""
     clf = _WORKER["classifier"]
     row, style, x = job["row"], job["style"], job["signal"]
-    y = _make_output(row, style, x)
+    y = _make_output(row, style, x, melody="")
     p_in, p_out = clf.posterior(x, SAMPLE_RATE), clf.posterior(y, SAMPLE_RATE)
     i_speech, i_style = clf.index("speech"), clf.index(mel.STYLES[style])
     return {"row": row["name"], "style": style, "clip": job["clip"], "p_speech_input": float(p_in[i_speech]),
@@ -370,7 +378,9 @@ def run_panel(models, styles=None, style_of: dict | None = None, quick: bool = F
     analyse_jobs = [{"style": s, "input": a, "melody": m} for s, a, m in pairs]
     pair_jobs = [{"row": r, "style": s, "input": a, "melody": m, "keep_output": (s, a, m) in plot_keys}
                  for r in rows for s, a, m in by_style[r["style"]]]
-    voice_jobs = [{"row": r, "style": r["style"], "clip": name, "signal": x} for r in rows for name, x, _ in voices]
+    # the other sound font's instrument plays the melodies, not the voices
+    voice_jobs = [{"row": r, "style": r["style"], "clip": name, "signal": x} for r in rows for name, x, _ in voices
+                  if r["kind"] != "other_soundfont"]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(str(clf_path),)) as pool:
         analysed = pool.map(_job_analyse, analyse_jobs, chunksize=1)
