@@ -77,6 +77,10 @@ def render(settings: Settings, audio: np.ndarray, sample_rate: int, *, block_siz
         y[:, ch] = dst[latency:latency + n]
     wall_s = time.perf_counter() - t0
     out = resample(y, engine_rate, sample_rate)
+    # the engine clips to full scale; resampling its output back can overshoot a clipped peak
+    from rtst.engine.processor import OUTPUT_LIMIT
+
+    np.clip(out, -OUTPUT_LIMIT, OUTPUT_LIMIT, out=out)
     if out.shape[0] != n_in:  # a resampling round trip may differ by a sample
         fixed = np.zeros((n_in, channels), dtype=np.float32)
         m = min(out.shape[0], n_in)

@@ -156,20 +156,22 @@ def test_evaluate_identity_scores_as_passthrough(tmp_path):
     results = quality.evaluate(["identity", "cello"], [short], teacher=False, png_dir=tmp_path)
     assert {"settings", "clips", "models", "git", "versions", "wall_s"} <= set(results)
     identity, cello = results["models"]
-    assert identity["borrowed_from"] == "cello" and identity["phase"] == "input"
+    assert identity["borrowed_from"] == "cello" and identity["phase"] == "guided"
     for entry in results["models"]:
         assert {"rows", "mean", "targets", "phase", "lookahead", "stft", "style", "png"} <= set(entry)
         row = entry["rows"][0]
         assert {"timbre_cut", "onset_correlation", "voicing_recall", "f0_correlation", "median_cents",
-                "sc_heard_db", "sc_floor_db", "objective", "wall_s"} <= set(row["student"])
-        assert "teacher" not in row and "passthrough" in row
+                "sc_heard_db", "sc_floor_db", "wall_s"} <= set(row["student"])
+        # the teacher's objective is measured for models trained on it (a distilled student's
+        # rtst.training names its descriptor); the shipped models re-synthesise and have none
+        assert ("objective" in row["student"]) == (entry["model"] != "identity" and
+                                                    quality._load(entry["model"]).descriptor is not None)
+        assert "teacher" not in row and ("passthrough" in row) == ("objective" in row["student"])
         assert (tmp_path / f"quality_{entry['model']}.png").is_file()
     s = identity["rows"][0]["student"]
     assert abs(s["timbre_cut"]) < 0.05
     assert s["onset_correlation"] > 0.95
     assert s["f0_correlation"] > 0.95 and s["voicing_recall"] > 0.9 and s["median_cents"] < 20
-    # the identity's asked magnitudes are the input's: its objective is passthrough's
-    assert s["objective"]["total"] == pytest.approx(identity["rows"][0]["passthrough"]["objective"]["total"], rel=1e-4)
     # a real style model moves the timbre towards its style
     assert cello["rows"][0]["student"]["timbre_cut"] > 0.2
     text = quality.format_report(results)

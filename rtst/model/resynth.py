@@ -97,7 +97,7 @@ RING_FLOOR_DB = -60.0
 
 @rt_kernel
 def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, peak_release, voicing_coef,
-               note, hop_s, decay_ages, decay_db, decay_slope):
+               note, hop_s, decay_ages, decay_db, decay_slope, age_axis):
     """The decoder's input from the tracker and the frame: ``cond = [pitch MIDI, loudness dB]``.
 
     Loudness is the tracker's level relative to the input's running peak, placed into the
@@ -117,14 +117,15 @@ def _condition(mag_in, track, cond, dyn, pitch_lo, pitch_hi, loud_lo, loud_hi, p
     f0 = track[0] * dyn[_TRANSPOSE]
     pitch = 69.0 + 12.0 * math.log2(f0 / 440.0) if f0 > 0.0 else 0.5 * (pitch_lo + pitch_hi)
     cond[0, 0] = min(max(pitch, pitch_lo), pitch_hi)
-    loud = loud_hi + (level - peak)
-    cond[0, 1] = min(max(loud, loud_lo), loud_hi)
     voiced = 1.0 if (track[1] <= VOICED_APERIODICITY and level >= VOICED_FLOOR_DB and f0 > 0.0) else 0.0
     dyn[_V] += (voiced - dyn[_V]) * voicing_coef
     # the style's own decay since the performer's last onset (a plucked string, a bell): the
     # output never rises above the input, and falls below it as the style's notes do
     dyn[_ONSET] = 1.0 if note_step(note, level, pitch, voiced > 0.5, hop_s) else 0.0
     age = note[0]
+    # the decoder's second axis: loudness, or (a percussive style) the time since the onset
+    second = age if age_axis else loud_hi + (level - peak)
+    cond[0, 1] = min(max(second, loud_lo), loud_hi)
     n = decay_ages.shape[0]
     # past the last age measured the note keeps falling at the style's late slope (0 for a
     # sustained style), to silence
@@ -151,14 +152,27 @@ def _tick(count, every):
 
 @rt_kernel
 def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac, style_env, band_in,
-                band_weight, noise_gain, filter_gain, noise, count, sample_rate, n_fft, hop, amp_last, ring_amp,
-                ring_phase, ring_rate, ring_start, out):
+                band_weight, settings, noise, count, bank, out):
     """Build this hop's frame into ``out`` (complex128 [n_bins]).
 
     A percussive style's note rings on under the next (``ring_rate`` < 1, the style's late decay
     per hop): at an onset the partials of the last hop, as they sounded, go on at the previous
-    f0 and fall, as a bell or a string struck again leaves the last note ringing. Real-time
-    safe."""
+    f0 and fall, as a bell or a string struck again leaves the last note ringing.
+
+    ``settings`` = [noise gain, filter gain, sample rate, hop, ring rate per hop, ring start]
+    and ``bank`` = [last hop's partial amplitudes, the ringing note's, its phases] ([3, P]):
+    packed, as a call of more than 20 arguments makes a tuple per call (the interpreter keeps
+    spare tuples of up to 20 items; 25 arguments measured 192 bytes a hop). Real-time safe."""
+    noise_gain = settings[0]
+    filter_gain = settings[1]
+    sample_rate = settings[2]
+    hop = settings[3]
+    ring_rate = settings[4]
+    ring_start = settings[5]
+    n_fft = 2 * (out.shape[0] - 1)
+    amp_last = bank[0]
+    ring_amp = bank[1]
+    ring_phase = bank[2]
     n_bins = out.shape[0]
     n_partials = ratios.shape[0]
     v = dyn[_V]
@@ -371,6 +385,7 @@ class ResynthModel(StepModel):
             self._decay_db = np.asarray(spec.get("decay_db", [0.0, 0.0]), dtype=np.float64)
             self._decay_slope = float(spec.get("decay_slope_db_per_s", 0.0))
             self._ring = float(spec.get("ring_db_per_s", 0.0))
+            self._age_axis = spec.get("second_axis", "loudness_db") == "age_s"
             self._ring_start = 10.0 ** (float(spec.get("ring_start_db", 0.0)) / 20.0)
             n_bands = int(spec["n_bands"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -403,10 +418,9 @@ class ResynthModel(StepModel):
             self._compiled = self._compiled_tables(path)
         #: Semitones the re-synthesis plays away from the performer (DDSP's octave shift).
         self.transpose_semitones = float(spec.get("transpose_semitones", 0.0))
-        #: The noise relative to the style's own (1: as measured).
-        self.noise_gain = 1.0
-        #: Level of the filter path, where the input has no single pitch (1: the input's level).
-        self.filter_gain = float(spec.get("filter_gain", 1.0))
+        self._noise_gain = 1.0
+        self._ring_on = True
+        self._filter_gain = float(spec.get("filter_gain", 1.0))
         self._prepared_bins = None
 
     def _compiled_tables(self, path):
@@ -452,6 +466,40 @@ class ResynthModel(StepModel):
         its spectrum (complex128 [n_bins]), read at each :meth:`process`."""
         self._waveform = waveform
         self._spec_in = spec_in
+
+    @property
+    def noise_gain(self) -> float:
+        """The noise relative to the style's own (1: as measured). Lock-free: one float written."""
+        return self._noise_gain
+
+    @noise_gain.setter
+    def noise_gain(self, gain: float) -> None:
+        self._noise_gain = float(gain)
+        if self._prepared_bins is not None:
+            self._settings[0] = self._noise_gain
+
+    @property
+    def filter_gain(self) -> float:
+        """Level of the filter path where the input has no single pitch (1: the input's level)."""
+        return self._filter_gain
+
+    @filter_gain.setter
+    def filter_gain(self, gain: float) -> None:
+        self._filter_gain = float(gain)
+        if self._prepared_bins is not None:
+            self._settings[1] = self._filter_gain
+
+    @property
+    def ring_over(self) -> bool:
+        """Whether a note rings on under the next, as the style's clip showed (False: the style
+        does not ring, or it was switched off). Lock-free: one float written."""
+        return self._ring < 0.0 and self._ring_on
+
+    @ring_over.setter
+    def ring_over(self, on: bool) -> None:
+        self._ring_on = bool(on)
+        if self._prepared_bins is not None:
+            self._settings[4] = 10.0 ** (self._ring * self._hop_s / 20.0) if self._ring_on else 1.0
 
     @property
     def voicing(self) -> float:
@@ -502,17 +550,17 @@ class ResynthModel(StepModel):
         self._hop_s = hop / stft.sample_rate
         self._note = note_state(self._hop_s)
         self._cond_step = bound(_condition, mag, self._tracker.state, self._cond, self._dyn, 1.0, 1.0, 1.0, 1.0,
-                                1.0, 1.0, self._note, 1.0, self._decay_ages, self._decay_db, 1.0)
-        self._amp_last = np.zeros(self.n_partials)
-        self._ring_amp = np.zeros(self.n_partials)
-        self._ring_phase = np.zeros(self.n_partials)
-        self._ring_rate = 10.0 ** (self._ring * self._hop_s / 20.0)
+                                1.0, 1.0, self._note, 1.0, self._decay_ages, self._decay_db, 1.0, True)
+        self._bank = np.zeros((3, self.n_partials))   # [last amplitudes, ringing amplitudes, phases]
+        self._settings = np.array([self._noise_gain, self._filter_gain, float(stft.sample_rate), float(hop),
+                                   10.0 ** (self._ring * self._hop_s / 20.0) if self._ring_on else 1.0,
+                                   self._ring_start])
         self._tick = bound(_tick, self._count, 1)
         self._synth_step = bound(_synthesise, self._spec_in, self._params, self._tracker.state, self._dyn,
                                  self._phases,
                                  self._ratios, self._table, self._lower, self._frac, self._style_env,
-                                 self._band_in, self._band_weight, 1.0, 1.0, self._noise, self._count, 1.0, 1, 1,
-                                 self._amp_last, self._ring_amp, self._ring_phase, 1.0, 1.0, self.spectrum)
+                                 self._band_in, self._band_weight, self._settings, self._noise, self._count,
+                                 self._bank, self.spectrum)
         self._mag_step = bound(_magnitude, self.spectrum, mag)
         if self._compiled is not None and self.engine != "compiled":
             err = self.parity_error_db()
@@ -547,16 +595,14 @@ class ResynthModel(StepModel):
         self._tracker.push_hop(self._waveform, self._new_at, hop, self._tick(self._count, self._every))
         self._cond_step(mag_in, self._tracker.state, self._cond, self._dyn, self._pitch_lo, self._pitch_hi,
                         self._loud_lo, self._loud_hi, self._peak_release, self._voicing_coef, self._note, self._hop_s,
-                        self._decay_ages, self._decay_db, self._decay_slope)
+                        self._decay_ages, self._decay_db, self._decay_slope, self._age_axis)
         if self.engine == "compiled":
             self._decode_step(self._cond, self._pitch_nodes_c, self._loud_nodes_c, self._table_c, self._params)
         else:
             self.session.run_with_iobinding(self._binding)
         self._synth_step(self._spec_in, self._params, self._tracker.state, self._dyn, self._phases, self._ratios,
                          self._table, self._lower, self._frac, self._style_env, self._band_in, self._band_weight,
-                         self.noise_gain, self.filter_gain, self._noise, self._count, self._sample_rate, n_fft, hop,
-                         self._amp_last, self._ring_amp, self._ring_phase, self._ring_rate, self._ring_start,
-                         self.spectrum)
+                         self._settings, self._noise, self._count, self._bank, self.spectrum)
         self._mag_step(self.spectrum, mag_out)
 
     def reset(self) -> None:
@@ -564,13 +610,15 @@ class ResynthModel(StepModel):
             return
         self._tracker.reset()
         self._count[:] = 0
-        self._phases[:] = 0.0
+        # Schroeder's phases: partials that start together in phase add to a pulse train (a
+        # buzz, and peaks far above the frame's energy); these keep the crest factor low, and
+        # the hop-to-hop advance at each partial's frequency keeps them so
+        j = np.arange(self.n_partials)
+        self._phases[:] = np.pi * j * (j + 1) / self.n_partials
         self._dyn[:] = 0.0
         self._dyn[_PEAK] = VOICED_FLOOR_DB
         self._dyn[_TRANSPOSE] = 2.0 ** (self.transpose_semitones / 12.0)
         self._dyn[_DECAY] = 1.0
         reset_note_state(self._note, self._hop_s)
-        self._amp_last[:] = 0.0
-        self._ring_amp[:] = 0.0
-        self._ring_phase[:] = 0.0
+        self._bank[:] = 0.0
         self.spectrum[:] = 0.0

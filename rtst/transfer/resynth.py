@@ -56,6 +56,8 @@ DECAY_AGES_S = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
 #: sustained instrument's few dB of swell and fall (cello -3.8, organ -3.5, choir -5 dB) are its
 #: player's, so the performer's own level is kept.
 PERCUSSIVE_DB = -10.0
+#: A percussive style's tables run over the time since the note's onset instead of loudness.
+AGE_NODES_S = (0.0, 0.3, 0.6, 0.9)
 #: The slowest late decay a percussive note is given (dB per second).
 RING_MIN_DB_PER_S = -6.0
 #: A previous note that dies faster than this under the next does not ring on (dB per second).
@@ -250,6 +252,20 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
     harmonic = harmonic_share >= HARMONIC_SHARE
     ratios = np.arange(1, n_partials + 1, dtype=np.float64) if harmonic else \
         _inharmonic_ratios(profile, grid, min(n_partials, 64))
+    # the note decay, and (a percussive style) each frame's time since its note's onset: the
+    # second axis of its tables, so a pluck's bright attack and its mellowing ring are drawn
+    decay = note_decay(tr, sample_rate, hop)
+    # a percussive note keeps falling past the last age measured, and rings on under the next
+    # one, at its late slope (between 0.3 and 0.8 s), at least RING_MIN_DB_PER_S
+    slope = min(RING_MIN_DB_PER_S, float(np.interp(0.8, DECAY_AGES_S, decay) - np.interp(0.3, DECAY_AGES_S, decay)) / 0.5)
+    percussive = bool(np.interp(1.0, DECAY_AGES_S, decay) <= PERCUSSIVE_DB)
+    if not percussive:
+        decay, slope = np.zeros_like(decay), 0.0
+    onsets = onset_frames(tr, sample_rate, hop)
+    age = np.full(n_frames, 10.0)
+    for i, m0 in enumerate(onsets):
+        end = onsets[i + 1] if i + 1 < len(onsets) else n_frames
+        age[m0:end] = (np.arange(m0, end) - m0) * hop / sample_rate
     # per-frame measurements
     bins = np.arange(n_long // 2 + 1)
     rows = []
@@ -302,7 +318,7 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
         if harmonic and f0 / df < 2 * guard + 4:
             noise = np.full(N_BANDS, np.nan)
         pitch = 69 + 12 * np.log2(f0 / 440.0)
-        rows.append((pitch, tr["level_db"][m], 20 * np.log10(np.maximum(amps, 1e-5)),
+        rows.append((pitch, age[m] if percussive else tr["level_db"][m], 20 * np.log10(np.maximum(amps, 1e-5)),
                      np.where(np.isfinite(noise), 10 * np.log10(np.maximum(noise, 1e-10)), np.nan)))
     pitches = np.array([r[0] for r in rows])
     levels = np.array([r[1] for r in rows])
@@ -312,10 +328,13 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
     p_lo, p_hi = np.floor(p_lo), max(np.ceil(p_hi), np.floor(p_lo) + 1)
     n_p = max(1, int(np.ceil((p_hi - p_lo) / PITCH_STEP)) + 1)
     pitch_nodes = p_lo + PITCH_STEP * np.arange(n_p)
-    l_lo, l_hi = np.percentile(levels, [10, 95])
-    if l_hi - l_lo < 6.0:
-        l_lo = l_hi - 6.0
-    loud_nodes = np.linspace(l_lo, l_hi, N_LOUDNESS)
+    if percussive:
+        loud_nodes = np.asarray(AGE_NODES_S)
+    else:
+        l_lo, l_hi = np.percentile(levels, [10, 95])
+        if l_hi - l_lo < 6.0:
+            l_lo = l_hi - 6.0
+        loud_nodes = np.linspace(l_lo, l_hi, N_LOUDNESS)
 
     def hats(values, nodes):
         if nodes.shape[0] == 1:
@@ -360,16 +379,10 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
         np.add.at(wsum, lower + 1, frac)
         env += band / np.maximum(wsum, 1e-12) / max(rms, 1e-12) ** 2
     env /= max(int(loud.sum()), 1)
-    decay = note_decay(tr, sample_rate, hop)
-    # a percussive note keeps falling past the last age measured, and rings on under the next
-    # one, at its late slope (between 0.3 and 0.8 s), at least RING_MIN_DB_PER_S
-    slope = min(RING_MIN_DB_PER_S, float(np.interp(0.8, DECAY_AGES_S, decay) - np.interp(0.3, DECAY_AGES_S, decay)) / 0.5)
-    if np.interp(1.0, DECAY_AGES_S, decay) > PERCUSSIVE_DB:
-        decay, slope = np.zeros_like(decay), 0.0
     mags = {m: mag for m, mag, _ in frames}
-    ring, ring_start = ring_over(mags, tr["f0_hz"], onset_frames(tr, sample_rate, hop), ratios, df,
-                                 hop / sample_rate)
+    ring, ring_start = ring_over(mags, tr["f0_hz"], onsets, ratios, df, hop / sample_rate)
     return {"ratios": ratios, "harmonic": bool(harmonic), "decay_db": decay, "decay_slope_db_per_s": slope,
+            "second_axis": "age_s" if percussive else "loudness_db",
             "ring_db_per_s": ring, "ring_start_db": ring_start, "harmonic_share": harmonic_share,
             "pitch_nodes": pitch_nodes, "loudness_nodes": loud_nodes,
             "partials_db": np.maximum(tab_p, FLOOR_DB), "noise_db": np.maximum(tab_n, FLOOR_DB),
@@ -446,6 +459,7 @@ def write_model(fit: dict, path, stft: StftConfig, *, name: str, style: dict, tr
             "style_env_db": [round(float(v), 2) for v in fit["style_env_db"]],
             "pitch_range_midi": [float(fit["pitch_nodes"][0]), float(fit["pitch_nodes"][-1])],
             "loudness_range_db": [float(fit["loudness_nodes"][0]), float(fit["loudness_nodes"][-1])],
+            "second_axis": fit["second_axis"],
             "decay_ages_s": list(DECAY_AGES_S), "decay_db": [round(float(v), 2) for v in fit["decay_db"]],
             "decay_slope_db_per_s": round(float(fit["decay_slope_db_per_s"]), 2),
             "ring_db_per_s": round(float(fit["ring_db_per_s"]), 2),
