@@ -154,21 +154,11 @@ def learn_style(style_path, output, *, preset: str = "default", seconds: float =
     from rtst.model import load_model
     from rtst.presets import get_preset
     from rtst.transfer.features import signal_features
-    from rtst.transfer.run import load_clip
     from rtst.transfer.student import Student, StudentConfig, export_onnx
 
     base = get_preset(preset).model
     stft = load_model(base).stft
-    signal, notes = load_clip(style_path, stft, role="style")
-    given_s = signal.shape[0] / stft.sample_rate
-    if given_s < MIN_STYLE_SECONDS - 0.5 / stft.sample_rate:
-        raise ParameterError(f"style clip {str(style_path)!r} is {given_s:.1f} s long; a style needs at least "
-                             f"{MIN_STYLE_SECONDS:.0f} s")
-    trimmed = trim_silence(signal, stft.sample_rate)
-    used_s = trimmed.shape[0] / stft.sample_rate
-    if used_s < MIN_SOUND_SECONDS:
-        raise ParameterError(f"style clip {str(style_path)!r} has {used_s:.1f} s of sound once its silence is trimmed; "
-                             f"a style needs at least {MIN_SOUND_SECONDS:.0f} s")
+    trimmed, style = _read_style(style_path, stft)
     bar.step("read the clip")
 
     features = signal_features(trimmed, stft)
@@ -179,9 +169,6 @@ def learn_style(style_path, output, *, preset: str = "default", seconds: float =
     student.set_style(torch.from_numpy(features))
     bar.step("measured the style's envelope")
 
-    sha = hashlib.sha256(Path(style_path).read_bytes()).hexdigest()
-    style = {"file": Path(style_path).name, "sha256": sha, "seconds": round(used_s, 3),
-             **{k: v for k, v in notes.items() if k not in ("path", "seconds")}}
     report = {"approach": "style-conditioned envelope transfer (no training)", "preset": preset,
               "base_settings_from": base, "budget_s": budget, "command": command}
     partial = output.with_name(output.name + ".learning.onnx")
