@@ -77,7 +77,7 @@ def _blend_hop(mag_a, mag_b, state, swapping, swap_step, out):
 @rt_kernel
 def _blend_reference(ref_a, ref_b, state, out):
     """The phase reference while two models blend (a swap or a morph) and at least one makes its
-    own frame: magnitude and unit phasor each interpolated by the blend, so the phase turns
+    own frame: magnitude (as :func:`_morph` blends) and unit phasor interpolated, so the phase turns
     smoothly from the one model's to the other's instead of jumping when the swap completes (a
     jump between a re-synthesised frame's phases and the input's measured a 3.3 dB step).
     Real-time safe."""
@@ -91,7 +91,9 @@ def _blend_reference(ref_a, ref_b, state, out):
         ub = b / mb if mb > 0.0 else 0.0j
         u = (1.0 - alpha) * ua + alpha * ub
         mu = math.sqrt(u.real * u.real + u.imag * u.imag)
-        m = (1.0 - alpha) * ma + alpha * mb
+        # the magnitude as the models' frames are blended (_morph), so a method that asks whether
+        # the output follows its reference (guided) finds that it does
+        m = np.expm1((1.0 - alpha) * np.log1p(ma) + alpha * np.log1p(mb))
         out[k] = u * (m / mu) if mu > 1e-12 else (a if alpha < 0.5 else b)
 
 
@@ -178,6 +180,7 @@ class ModelSlot:
         self.swapping = False
         self._inputs = None   # (waveform, spectrum) of the engine's input frame, see bind_input
         self._reference = np.zeros(n_bins, dtype=np.complex128)   # [n_bins] while two models blend
+        self._align = False   # the model coming in takes the running one's phases at its first hop
 
     def bind_input(self, waveform: np.ndarray, spec_in: np.ndarray) -> None:
         """The engine's input frame (float64 [n_fft]) and spectrum (complex128 [n_bins]) that
@@ -204,6 +207,7 @@ class ModelSlot:
         if self.swapping:
             raise ParameterError("a model swap is in progress")
         self.other = None if model is None else self.prepared(model)
+        self._align = model is not None
         if model is None:
             self.blend[TARGET] = self.blend[CURRENT] = 0.0
 
@@ -219,6 +223,7 @@ class ModelSlot:
         model = self.prepared(model)
         self.blend[TARGET] = self.blend[CURRENT] = 0.0
         self.other = model
+        self._align = True
         self.swapping = True
 
     @property
@@ -248,6 +253,13 @@ class ModelSlot:
         if other is None:
             self.model.process(mag_in, mag_out)
             return
+        if self._align:
+            # two re-synthesising models blend best with their partials in phase: the one coming
+            # in starts from the running one's phases (here, on the audio thread, at the hop the
+            # blend starts: a copy made when the control thread asked would be hops old)
+            self._align = False
+            if other.synthesises and self.model.synthesises and type(other) is type(self.model):
+                other.align_to(self.model)
         self.model.process(mag_in, self._mag_a)
         other.process(mag_in, self._mag_b)
         if _blend_hop(self._mag_a, self._mag_b, self.blend, self.swapping, self._swap_step, mag_out):

@@ -89,8 +89,9 @@ def noise_frames(window: np.ndarray, hop_length: int, sample_rate: int, seconds:
 # the transposition as a frequency ratio
 # the transposition as a frequency ratio, the style's decay since the note's onset (an amplitude)
 # (an amplitude); an onset this hop (1.0), the ringing note's f0 and its gain
-_V, _PEAK, _F_PREV, _ENERGY, _TRANSPOSE, _DECAY, _ONSET, _RING_F0, _RING_GAIN = 0, 1, 2, 3, 4, 5, 6, 7, 8
-_N_DYN = 9
+# and the re-synthesised voice's amplitude (it releases at the style's rate, not the input's)
+_V, _PEAK, _F_PREV, _ENERGY, _TRANSPOSE, _DECAY, _ONSET, _RING_F0, _RING_GAIN, _AMP = range(10)
+_N_DYN = 10
 #: A ringing note is dropped this far (dB) below where it started.
 RING_FLOOR_DB = -60.0
 
@@ -159,7 +160,12 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
     per hop): at an onset the partials of the last hop, as they sounded, go on at the previous
     f0 and fall, as a bell or a string struck again leaves the last note ringing.
 
-    ``settings`` = [noise gain, filter gain, sample rate, hop, ring rate per hop, ring start]
+    The re-synthesised voice follows the input's level up at once and down no faster than the
+    style lets its notes go (its ring rate per hop, ``release``): where the performer stops,
+    the style's note dies as it would (a hall's tail, a string's ring), not in 10 ms.
+
+    ``settings`` = [noise gain, filter gain, sample rate, hop, ring rate per hop, ring start,
+    release per hop]
     and ``bank`` = [last hop's partial amplitudes, the ringing note's, its phases] ([3, P]):
     packed, as a call of more than 20 arguments makes a tuple per call (the interpreter keeps
     spare tuples of up to 20 items; 25 arguments measured 192 bytes a hop). Real-time safe."""
@@ -169,6 +175,7 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
     hop = settings[3]
     ring_rate = settings[4]
     ring_start = settings[5]
+    release = settings[6]
     n_fft = 2 * (out.shape[0] - 1)
     amp_last = bank[0]
     ring_amp = bank[1]
@@ -180,8 +187,11 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
     f0 = track[0] * dyn[_TRANSPOSE]
     for k in range(n_bins):
         out[k] = 0.0
-    if energy_in <= 1e-20:
-        return
+    amp = dyn[_AMP] * release
+    want = v * math.sqrt(energy_in)
+    if want > amp:
+        amp = want
+    dyn[_AMP] = amp if amp > 1e-9 else 0.0
     df = sample_rate / n_fft
     limit = PARTIAL_LIMIT * sample_rate
     f_prev = dyn[_F_PREV] if dyn[_F_PREV] > 0.0 else f0
@@ -192,7 +202,7 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
             ring_phase[j] = phases[j]
         dyn[_RING_F0] = f_prev
         dyn[_RING_GAIN] = ring_start
-    if v > 1e-3 and f0 > 0.0:
+    if dyn[_AMP] > 0.0 and f0 > 0.0:
         # partials at the style's ratios, phases integrated over the hop at the mean frequency
         for j in range(n_partials):
             f = ratios[j] * f0
@@ -219,7 +229,7 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
         e_syn = 0.0
         for k in range(n_bins):
             e_syn += out[k].real * out[k].real + out[k].imag * out[k].imag
-        gain = v * dyn[_DECAY] * math.sqrt(energy_in / e_syn) if e_syn > 1e-30 else 0.0
+        gain = amp * dyn[_DECAY] / math.sqrt(e_syn) if e_syn > 1e-30 else 0.0
         for k in range(n_bins):
             out[k] *= gain
         for j in range(n_partials):
@@ -240,7 +250,7 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
             ring_phase[j] = p
             if f < limit and ring_amp[j] > 0.0:
                 add_partial(out, ring_amp[j] * g, f / df, p, table, LOBE_HALF_WIDTH, LOBE_OVERSAMPLE)
-    if v < 1.0 - 1e-3:
+    if v < 1.0 - 1e-3 and energy_in > 1e-20:
         # the filter path: the input with its band envelope replaced by the style's
         _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, filter_gain * (1.0 - v), out)
 
@@ -314,6 +324,16 @@ def _decode(cond, pitch_nodes, loud_nodes, table, params):
             row = i * n_l + j
             for d in range(params.shape[1]):
                 params[0, d] += w * table[row, d]
+
+
+@rt_kernel
+def _align(phases_from, dyn_from, phases_to, dyn_to):
+    """Give a model coming in beside a running one the running one's partial phases and f0, so
+    that blending their frames adds partials in phase. Real-time safe."""
+    n = min(phases_from.shape[0], phases_to.shape[0])
+    for j in range(n):
+        phases_to[j] = phases_from[j]
+    dyn_to[_F_PREV] = dyn_from[_F_PREV]
 
 
 @rt_kernel
@@ -489,10 +509,20 @@ class ResynthModel(StepModel):
         if self._prepared_bins is not None:
             self._settings[1] = self._filter_gain
 
+    def align_to(self, running: "ResynthModel") -> None:
+        """Start from ``running``'s partial phases (a swap or a morph between two styles: their
+        partials at the same pitch then add in phase). Real-time safe: one compiled call."""
+        self._align_step(running._phases, running._dyn, self._phases, self._dyn)
+
+    def _release(self) -> float:
+        """The voice's fall per hop where the input stops: the style's ring rate, or at once."""
+        return 10.0 ** (self._ring * self._hop_s / 20.0) if (self._ring < 0.0 and self._ring_on) else 0.0
+
     @property
     def ring_over(self) -> bool:
-        """Whether a note rings on under the next, as the style's clip showed (False: the style
-        does not ring, or it was switched off). Lock-free: one float written."""
+        """Whether a note rings on under the next and after the performer stops, as the style's
+        clip showed (False: the style does not ring, or it was switched off; the voice then
+        follows the input's level down at once). Lock-free: floats written."""
         return self._ring < 0.0 and self._ring_on
 
     @ring_over.setter
@@ -500,6 +530,7 @@ class ResynthModel(StepModel):
         self._ring_on = bool(on)
         if self._prepared_bins is not None:
             self._settings[4] = 10.0 ** (self._ring * self._hop_s / 20.0) if self._ring_on else 1.0
+            self._settings[6] = self._release()
 
     @property
     def voicing(self) -> float:
@@ -554,7 +585,7 @@ class ResynthModel(StepModel):
         self._bank = np.zeros((3, self.n_partials))   # [last amplitudes, ringing amplitudes, phases]
         self._settings = np.array([self._noise_gain, self._filter_gain, float(stft.sample_rate), float(hop),
                                    10.0 ** (self._ring * self._hop_s / 20.0) if self._ring_on else 1.0,
-                                   self._ring_start])
+                                   self._ring_start, self._release()])
         self._tick = bound(_tick, self._count, 1)
         self._synth_step = bound(_synthesise, self._spec_in, self._params, self._tracker.state, self._dyn,
                                  self._phases,
@@ -562,6 +593,7 @@ class ResynthModel(StepModel):
                                  self._band_in, self._band_weight, self._settings, self._noise, self._count,
                                  self._bank, self.spectrum)
         self._mag_step = bound(_magnitude, self.spectrum, mag)
+        self._align_step = bound(_align, self._phases, self._dyn, self._phases, self._dyn)
         if self._compiled is not None and self.engine != "compiled":
             err = self.parity_error_db()
             if err <= PARITY_TOLERANCE_DB:
