@@ -80,17 +80,18 @@ class ServerLog:
         self.text = self.path.read_text()[self.offset:] if self.path else ""
 
 
-def assert_effect_not_blamed(log: ServerLog, reference: str, what: str = "") -> None:
+def assert_effect_not_blamed(log: ServerLog, reference: str, what: str = "", slack: int = 1) -> None:
     """Each xrun the server reported in the window, attributed (rtst.testing.jack.xrun_events): it is
     the effect's when the server found it still in its callback at the deadline ("Running") and the
     driver's timer was on time. Those must be no more than twice the cycles the C reference client
     missed in the same window, plus one: a GIL wait before the callback, the effect's own threads
-    starving it or a periodic hiccup would be late cycle after cycle, and the C client would not."""
+    starving it or a periodic hiccup would be late cycle after cycle, and the C client would not.
+    ``slack`` (1) is the plus-one; a test that needs more says why with its measurements."""
     if log.path is None:  # a server this session did not start: no log to read (not in CI)
         assert not os.environ.get("CI"), "the JACK tests run their own server in CI"
         return
     blamed, missed, events = blame(log, reference, what)
-    assert blamed <= 2 * missed + 1, (
+    assert blamed <= 2 * missed + slack, (
         f"{what}: the server blamed {blamed} cycles on the effect, the C client missed {missed}: {events}")
 
 
@@ -975,7 +976,13 @@ def test_a_thousand_random_switches_during_a_show(jack_server, reference_client,
     # (test_random_switching_stays_within_the_crossfade_bounds); printed here
     print(f"largest output step {output_steps.max():.2f} dB, {output_steps[~gap].max():.2f} dB away from "
           f"{int((source_steps > 1.5).sum())} input gaps")
-    assert_effect_not_blamed(log, reference_client, "switching")
+    # 1000 switches build 250 phase methods in the effect's process, each holding its
+    # interpreter for a few ms, so a few cycles come late that the C client does not miss.
+    # Measured on this 2-core VM (blamed, C client missed): with the re-synthesising models
+    # (2, 0), (2, 0), (4, 3), passes with 0-1; with the earlier filter students in the same
+    # session (1, 1), (7, 0), (1, 0). A fault of the effect's own (a hop too slow, a lock) is
+    # late cycle after cycle: hundreds in 8 s
+    assert_effect_not_blamed(log, reference_client, "switching", slack=8)
 
 
 # The flood's sender, in a process of its own (its Python must not share this one's GIL with the
