@@ -27,7 +27,7 @@ import numpy as np
 
 from rtst.dsp.compiled import rt_kernel
 
-__all__ = ["lobe_table", "add_partial", "band_map", "LOBE_HALF_WIDTH", "LOBE_OVERSAMPLE", "N_BANDS"]
+__all__ = ["lobe_table", "add_partial", "band_map", "band_power", "band_value", "LOBE_HALF_WIDTH", "LOBE_OVERSAMPLE", "N_BANDS"]
 
 #: Bins each side of a partial's centre that it is drawn over: the Hann window's main lobe is
 #: +-2 bins, its first side lobe (-31 dB) ends at 3; beyond 4 bins it is below -40 dB.
@@ -110,6 +110,15 @@ def band_map(sample_rate: int, n_fft: int, n_bands: int = N_BANDS) -> tuple[np.n
     lower = np.clip(np.searchsorted(centres, freqs, side="right") - 1, 0, n_bands - 2)
     frac = np.clip((freqs - centres[lower]) / (centres[lower + 1] - centres[lower]), 0.0, 1.0)
     return lower.astype(np.int64), frac.astype(np.float64)
+
+
+@rt_kernel(inline="always")
+def band_value(values, lower, frac, k):
+    """Band ``values`` [n_bands] at bin ``k``, interpolated between the centres around it
+    (:func:`band_map`). Real-time safe."""
+    f = frac[k]
+    b = lower[k]
+    return (1.0 - f) * values[b] + f * values[b + 1]
 
 
 @rt_kernel

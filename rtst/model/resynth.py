@@ -40,7 +40,7 @@ import numpy as np
 
 from rtst.config import StftConfig
 from rtst.dsp.compiled import bound, cabs, rt_kernel
-from rtst.dsp.partials import (LOBE_HALF_WIDTH, LOBE_OVERSAMPLE, add_partial, band_map, band_power,
+from rtst.dsp.partials import (LOBE_HALF_WIDTH, LOBE_OVERSAMPLE, add_partial, band_map, band_power, band_value,
                                lobe_table)
 from rtst.dsp.pitch import (VOICED_APERIODICITY, VOICED_FLOOR_DB, PitchTracker, note_state, note_step,
                             reset_note_state)
@@ -161,7 +161,7 @@ def _tick(count, every):
 
 @rt_kernel
 def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac, style_env, band_in,
-                band_weight, settings, noise, count, bank, out):
+                band_weight, scratch, settings, noise, count, bank, out):
     """Build this hop's frame into ``out`` (complex128 [n_bins]).
 
     A percussive style's note rings on under the next (``ring_rate`` < 1, the style's late decay
@@ -266,52 +266,32 @@ def _synthesise(spec_in, params, track, dyn, phases, ratios, table, lower, frac,
                 add_partial(out, ring_amp[j] * g, f / df, p, table, LOBE_HALF_WIDTH, LOBE_OVERSAMPLE)
     if v < 1.0 - 1e-3 and energy_in > 1e-20:
         # the filter path: the input with its band envelope replaced by the style's
-        _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, filter_gain * (1.0 - v), out)
+        _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, scratch,
+                     filter_gain * (1.0 - v), out)
 
 
 @rt_kernel
-def _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, weight, out):
+def _filter_path(spec_in, energy_in, lower, frac, style_env, band_in, band_weight, scratch, weight, out):
     """Add ``weight`` times the input frame with its band envelope moved to ``style_env`` (mean
-    power per bin per band, relative), at the input frame's energy. Real-time safe."""
+    power per bin per band, relative), at the input frame's energy. ``scratch`` [n_bins] holds
+    the input's power, then each bin's gain. Real-time safe."""
     n_bins = spec_in.shape[0]
-    # band_in doubles as the power scratch's band means; out's real parts are not touched first
-    for b in range(band_in.shape[0]):
-        band_in[b] = 0.0
-        band_weight[b] = 0.0
     for k in range(n_bins):
         z = spec_in[k]
-        pw = z.real * z.real + z.imag * z.imag
-        b = lower[k]
-        f = frac[k]
-        band_in[b] += (1.0 - f) * pw
-        band_weight[b] += 1.0 - f
-        band_in[b + 1] += f * pw
-        band_weight[b + 1] += f
-    for b in range(band_in.shape[0]):
-        band_in[b] = band_in[b] / band_weight[b] if band_weight[b] > 0.0 else 0.0
+        scratch[k] = z.real * z.real + z.imag * z.imag
+    band_power(scratch, lower, frac, band_in, band_weight)
     lim = 10.0 ** (FILTER_LIMIT_DB / 20.0)
     e_f = 0.0
-    # first pass: energy of the filtered frame, to scale it to the input's
-    for k in range(n_bins):
-        b = lower[k]
-        f = frac[k]
-        want = (1.0 - f) * style_env[b] + f * style_env[b + 1]
-        have = (1.0 - f) * band_in[b] + f * band_in[b + 1]
-        g = math.sqrt(want / have) if have > 1e-30 else 0.0
+    for k in range(n_bins):   # each bin's gain, and the filtered frame's energy to scale it by
+        have = band_value(band_in, lower, frac, k)
+        g = math.sqrt(band_value(style_env, lower, frac, k) / have) if have > 1e-30 else 0.0
         if g > lim:
             g = lim
-        z = spec_in[k]
-        e_f += g * g * (z.real * z.real + z.imag * z.imag)
+        e_f += g * g * scratch[k]
+        scratch[k] = g
     scale = weight * math.sqrt(energy_in / e_f) if e_f > 1e-30 else 0.0
     for k in range(n_bins):
-        b = lower[k]
-        f = frac[k]
-        want = (1.0 - f) * style_env[b] + f * style_env[b + 1]
-        have = (1.0 - f) * band_in[b] + f * band_in[b + 1]
-        g = math.sqrt(want / have) if have > 1e-30 else 0.0
-        if g > lim:
-            g = lim
-        out[k] += spec_in[k] * (scale * g)
+        out[k] += spec_in[k] * (scale * scratch[k])
 
 
 @rt_kernel
@@ -385,8 +365,6 @@ class ResynthModel(StepModel):
     synthesises = True
 
     def __init__(self, path, *, session=None, engine: str = "auto"):
-        import onnxruntime as ort
-
         if engine not in ENGINES:
             raise ParameterError(f"engine={engine!r} must be one of {', '.join(ENGINES)}")
         path = Path(path)
@@ -441,7 +419,6 @@ class ResynthModel(StepModel):
         self._binding.bind_cpu_input(self._cond_name, self._cond)
         self._binding.bind_output(self._params_name, "cpu", 0, np.float32, self._params.shape,
                                   self._params.ctypes.data)
-        del ort
         #: What runs the decoder: "compiled" or "onnxruntime" (decided by :meth:`prepare`).
         self.engine = "onnxruntime"
         #: Why it runs on onnxruntime (None when it does not, or was told to).
@@ -580,10 +557,10 @@ class ResynthModel(StepModel):
         self._lower, self._frac = band_map(stft.sample_rate, stft.n_fft, self.n_bands)
         self._band_in = np.zeros(self.n_bands)
         self._band_weight = np.zeros(self.n_bands)
+        self._bin_scratch = np.zeros(n_bins)
         self._phases = np.zeros(self.n_partials)
         self._dyn = np.zeros(_N_DYN)
         self._noise = noise_frames(get_window(stft.window, stft.n_fft), stft.hop_length, stft.sample_rate)
-        self._sample_rate = float(stft.sample_rate)
         #: The frame this model made at the last :meth:`process` (complex128 [n_bins]).
         self.spectrum = np.zeros(n_bins, dtype=np.complex128)
         hop = stft.hop_length
@@ -605,8 +582,8 @@ class ResynthModel(StepModel):
         self._synth_step = bound(_synthesise, self._spec_in, self._params, self._tracker.state, self._dyn,
                                  self._phases,
                                  self._ratios, self._table, self._lower, self._frac, self._style_env,
-                                 self._band_in, self._band_weight, self._settings, self._noise, self._count,
-                                 self._bank, self.spectrum)
+                                 self._band_in, self._band_weight, self._bin_scratch, self._settings, self._noise,
+                                 self._count, self._bank, self.spectrum)
         self._mag_step = bound(_magnitude, self.spectrum, mag)
         self._align_step = bound(_align, self._phases, self._dyn, self._phases, self._dyn)
         if self._compiled is not None and self.engine != "compiled":
@@ -637,7 +614,7 @@ class ResynthModel(StepModel):
     def process(self, mag_in, mag_out):
         """Real-time safe: the tracker, the decoder (compiled, or onnxruntime on bound arrays)
         and the synthesis, each one compiled call."""
-        n_fft, hop = self._n_fft, self._hop
+        hop = self._hop
         # the frame's newest hop starts at n_fft - hop: kept, as a Python int above 256 is made anew
         self._tracker.push_hop(self._waveform, self._new_at, hop, self._tick(self._count, self._every))
         self._cond_step(mag_in, self._tracker.state, self._cond, self._dyn, self._pitch_lo, self._pitch_hi,
@@ -649,7 +626,7 @@ class ResynthModel(StepModel):
             self.session.run_with_iobinding(self._binding)
         self._synth_step(self._spec_in, self._params, self._tracker.state, self._dyn, self._phases, self._ratios,
                          self._table, self._lower, self._frac, self._style_env, self._band_in, self._band_weight,
-                         self._settings, self._noise, self._count, self._bank, self.spectrum)
+                         self._bin_scratch, self._settings, self._noise, self._count, self._bank, self.spectrum)
         self._mag_step(self.spectrum, mag_out)
 
     def reset(self) -> None:

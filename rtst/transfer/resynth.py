@@ -25,7 +25,7 @@ import json
 import numpy as np
 
 from rtst.config import StftConfig
-from rtst.dsp.partials import N_BANDS, band_map
+from rtst.dsp.partials import N_BANDS, band_map, band_power
 from rtst.dsp.pitch import note_state, note_step, track
 from rtst.dsp.windows import get_window
 from rtst.errors import ParameterError
@@ -366,18 +366,12 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
     fill(tab_p, filled)
     fill(tab_n, filled_n)
     # the average band envelope of all the clip's sound, for the filter path
-    env = np.zeros(N_BANDS)
+    env, band, wsum = np.zeros(N_BANDS), np.zeros(N_BANDS), np.zeros(N_BANDS)
     for (m, mag, rms), ok in zip(frames, loud):
         if not ok:
             continue
-        power = mag ** 2
-        band = np.zeros(N_BANDS)
-        wsum = np.zeros(N_BANDS)
-        np.add.at(band, lower, (1 - frac) * power)
-        np.add.at(wsum, lower, 1 - frac)
-        np.add.at(band, lower + 1, frac * power)
-        np.add.at(wsum, lower + 1, frac)
-        env += band / np.maximum(wsum, 1e-12) / max(rms, 1e-12) ** 2
+        band_power(mag ** 2, lower, frac, band, wsum)
+        env += band / max(rms, 1e-12) ** 2
     env /= max(int(loud.sum()), 1)
     mags = {m: mag for m, mag, _ in frames}
     ring, ring_start = ring_over(mags, tr["f0_hz"], onsets, ratios, df, hop / sample_rate)
