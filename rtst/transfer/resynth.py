@@ -64,6 +64,16 @@ RING_MIN_DB_PER_S = -6.0
 RING_FASTEST_DB_PER_S = -80.0
 
 
+def _hats(values: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Linear-interpolation weights of ``values`` [n] on the evenly spaced ``nodes`` [N] (clamped
+    to their range): float64 [n, N], each row summing to 1. The tables are built and read (the
+    decoder graph, :func:`decode`) with these."""
+    if nodes.shape[0] == 1:
+        return np.ones((values.shape[0], 1))
+    v = np.clip(values, nodes[0], nodes[-1])
+    return np.maximum(0.0, 1.0 - np.abs(v[:, None] - nodes[None, :]) / (nodes[1] - nodes[0]))
+
+
 def onset_frames(track_result: dict, sample_rate: int, hop_length: int) -> list[int]:
     """The frames where the engine's onset rule (:func:`rtst.dsp.pitch.note_step`) starts a note."""
     hop_s = hop_length / sample_rate
@@ -336,14 +346,7 @@ def fit_style(signal, sample_rate: int, stft: StftConfig, *, n_partials: int = N
             l_lo = l_hi - 6.0
         loud_nodes = np.linspace(l_lo, l_hi, N_LOUDNESS)
 
-    def hats(values, nodes):
-        if nodes.shape[0] == 1:
-            return np.ones((values.shape[0], 1))
-        step = nodes[1] - nodes[0]
-        v = np.clip(values, nodes[0], nodes[-1])
-        return np.maximum(0.0, 1.0 - np.abs(v[:, None] - nodes[None, :]) / step)
-
-    wp, wl = hats(pitches, pitch_nodes), hats(levels, loud_nodes)
+    wp, wl = _hats(pitches, pitch_nodes), _hats(levels, loud_nodes)
     weight = np.einsum("fp,fl->pl", wp, wl)                         # [Np, Nl]
     tab_p = np.einsum("fp,fl,fj->plj", wp, wl, part_db)
     has_noise = np.isfinite(noise_db[:, 0])
@@ -488,14 +491,8 @@ def decode(fit: dict, cond: np.ndarray) -> np.ndarray:
     pn, ln = fit["pitch_nodes"], fit["loudness_nodes"]
     table = np.concatenate([fit["partials_db"], fit["noise_db"]], axis=2)
 
-    def hats(v, nodes):
-        if nodes.shape[0] == 1:
-            return np.ones((v.shape[0], 1))
-        v = np.clip(v, nodes[0], nodes[-1])
-        return np.maximum(0.0, 1.0 - np.abs(v[:, None] - nodes[None, :]) / (nodes[1] - nodes[0]))
-
     cond = np.asarray(cond, dtype=np.float64)
-    return np.einsum("np,nl,pld->nd", hats(cond[:, 0], pn), hats(cond[:, 1], ln), table)
+    return np.einsum("np,nl,pld->nd", _hats(cond[:, 0], pn), _hats(cond[:, 1], ln), table)
 
 
 def golden_conditions(fit: dict, n: int = 32) -> np.ndarray:
